@@ -1,0 +1,271 @@
+/* Layer drivers: validate, split the work into tasks that own disjoint outputs, and run the
+ * dispatched kernels on the context's thread pool (SPEC §4, §6 rule 5, §7, §9). */
+#include <math.h>
+#include "internal.h"
+
+/* Below this many multiply-adds a call stays on one thread: waking a worker costs more. */
+#define PEQA_PAR_MIN_WORK ((int64_t)1 << 17)
+
+static peqa_status check_common(const char *fn, const peqa_ctx *ctx, const peqa_qtensor *w, int64_t m)
+{
+    if (!ctx || !w) return peqa__fail(PEQA_ERR_NULL, "%s: %s is NULL", fn, ctx ? "weight" : "context");
+    if (m < 1 || m > ((int64_t)1 << 40))
+        return peqa__fail(PEQA_ERR_SHAPE, "%s: m = %lld: expected 1 <= m <= 2^40", fn, (long long)m);
+    return PEQA_OK;
+}
+
+static peqa_status check_mat(const char *fn, const char *name, const void *p, int64_t ld, int64_t cols)
+{
+    if (!p) return peqa__fail(PEQA_ERR_NULL, "%s: %s is NULL", fn, name);
+    if (ld < cols)
+        return peqa__fail(PEQA_ERR_SHAPE, "%s: leading dimension of %s = %lld is smaller than its %lld columns",
+                          fn, name, (long long)ld, (long long)cols);
+    return PEQA_OK;
+}
+
+/* A 2-D split of an output of `rows` x `units` (units = 16-row tiles or 32-column blocks) into
+ * tasks. Every split owns disjoint outputs, and every kernel computes each output with the same
+ * sequence whatever range it is given, so the split never changes a bit. */
+typedef struct {
+    int64_t rows, units, rchunk, uchunk, nr, nu;
+} split2;
+
+static split2 make_split(const peqa_ctx *ctx, int64_t rows, int64_t units, int64_t work)
+{
+    split2 s = {rows, units, rows, units, 1, 1};
+    int t = ctx->threads;
+    if (t <= 1 || work < PEQA_PAR_MIN_WORK) return s;
+    /* Prefer splitting units (weights are read once per unit); add row splits when the units
+     * alone cannot feed every thread. Aim for ~4 tasks per thread for balance. */
+    int64_t want = (int64_t)t * 4;
+    s.nu = units < want ? units : want;
+    s.uchunk = (units + s.nu - 1) / s.nu;
+    s.nu = (units + s.uchunk - 1) / s.uchunk;
+    if (s.nu < want && rows > 1) {
+        int64_t nr = (want + s.nu - 1) / s.nu;
+        s.nr = rows < nr ? rows : nr;
+        s.rchunk = (rows + s.nr - 1) / s.nr;
+        s.nr = (rows + s.rchunk - 1) / s.rchunk;
+    }
+    return s;
+}
+
+static void split_range(const split2 *s, int64_t task, int64_t *r0, int64_t *r1, int64_t *u0, int64_t *u1)
+{
+    int64_t ri = task / s->nu, ui = task % s->nu;
+    *r0 = ri * s->rchunk;
+    *r1 = *r0 + s->rchunk < s->rows ? *r0 + s->rchunk : s->rows;
+    *u0 = ui * s->uchunk;
+    *u1 = *u0 + s->uchunk < s->units ? *u0 + s->uchunk : s->units;
+}
+
+/* ---- forward (fp32 and int8 activations) ---- */
+
+typedef struct {
+    const peqa_qw *w;
+    split2 sp;
+    peqa_fwd_fn f32;
+    peqa_fwd_i8_fn i8;
+    const float *x;
+    const int8_t *xq;
+    const float *xs;
+    int64_t ldx, ldxs;
+    float *y;
+    int64_t ldy;
+} fwd_job;
+
+static void fwd_task(void *arg, int64_t task)
+{
+    const fwd_job *j = arg;
+    int64_t m0, m1, t0, t1;
+    split_range(&j->sp, task, &m0, &m1, &t0, &t1);
+    int64_t n0 = t0 * PEQA_NR, n1 = t1 * PEQA_NR < j->w->n ? t1 * PEQA_NR : j->w->n;
+    if (j->f32)
+        j->f32(j->w, m0, m1, n0, n1, j->x, j->ldx, j->y, j->ldy);
+    else
+        j->i8(j->w, m0, m1, n0, n1, j->xq, j->ldx, j->xs, j->ldxs, j->y, j->ldy);
+}
+
+peqa_status peqa_linear_forward(peqa_ctx *ctx, const peqa_qtensor *w, int64_t m, const float *x,
+                                int64_t ldx, float *y, int64_t ldy)
+{
+    const char *fn = "peqa_linear_forward";
+    peqa_status st;
+    if ((st = check_common(fn, ctx, w, m)) || (st = check_mat(fn, "x", x, ldx, w->w.k)) ||
+        (st = check_mat(fn, "y", y, ldy, w->w.n)))
+        return st;
+    int b = peqa_bits_index(w->w.bits);
+    fwd_job j = {.w = &w->w, .f32 = m == 1 ? ctx->k->fwd_gemv[b] : ctx->k->fwd_gemm[b],
+                 .x = x, .ldx = ldx, .y = y, .ldy = ldy};
+    j.sp = make_split(ctx, m, w->w.ntiles, m * w->w.n * w->w.k);
+    peqa__pool_run(ctx->pool, j.sp.nr * j.sp.nu, fwd_task, &j);
+    return PEQA_OK;
+}
+
+peqa_status peqa_linear_forward_i8(peqa_ctx *ctx, const peqa_qtensor *w, int64_t m,
+                                   const int8_t *xq, int64_t ldq, const float *xs, int64_t ldxs,
+                                   float *y, int64_t ldy)
+{
+    const char *fn = "peqa_linear_forward_i8";
+    peqa_status st;
+    int64_t nb = (w ? w->w.kblk : 0);
+    if ((st = check_common(fn, ctx, w, m)) || (st = check_mat(fn, "xq", xq, ldq, w->w.k)) ||
+        (st = check_mat(fn, "xs", xs, ldxs, nb)) || (st = check_mat(fn, "y", y, ldy, w->w.n)))
+        return st;
+    int b = peqa_bits_index(w->w.bits);
+    fwd_job j = {.w = &w->w, .i8 = m == 1 ? ctx->k->fwd_i8_gemv[b] : ctx->k->fwd_i8_gemm[b],
+                 .xq = xq, .ldx = ldq, .xs = xs, .ldxs = ldxs, .y = y, .ldy = ldy};
+    j.sp = make_split(ctx, m, w->w.ntiles, m * w->w.n * w->w.k);
+    peqa__pool_run(ctx->pool, j.sp.nr * j.sp.nu, fwd_task, &j);
+    return PEQA_OK;
+}
+
+/* ---- scale and zero-point gradients: tasks own row tiles, each sums over all m in order ---- */
+
+typedef struct {
+    const peqa_qw *w;
+    split2 sp;
+    peqa_gscale_fn fs;
+    peqa_gzero_fn fz;
+    int64_t m;
+    const float *x, *dy;
+    int64_t ldx, lddy;
+    float *out;
+} grad_job;
+
+static void grad_task(void *arg, int64_t task)
+{
+    const grad_job *j = arg;
+    int64_t r0, r1, t0, t1;
+    split_range(&j->sp, task, &r0, &r1, &t0, &t1);
+    int64_t n0 = t0 * PEQA_NR, n1 = t1 * PEQA_NR < j->w->n ? t1 * PEQA_NR : j->w->n;
+    if (j->fs)
+        j->fs(j->w, j->m, n0, n1, j->x, j->ldx, j->dy, j->lddy, j->out);
+    else
+        j->fz(j->w, j->m, n0, n1, j->x, j->ldx, j->dy, j->lddy, j->out);
+}
+
+static peqa_status grad_sz(const char *fn, peqa_ctx *ctx, const peqa_qtensor *w, int64_t m,
+                           const float *x, int64_t ldx, const float *dy, int64_t lddy, float *out,
+                           int zero)
+{
+    peqa_status st;
+    if ((st = check_common(fn, ctx, w, m)) || (st = check_mat(fn, "x", x, ldx, w->w.k)) ||
+        (st = check_mat(fn, "dy", dy, lddy, w->w.n)))
+        return st;
+    if (!out) return peqa__fail(PEQA_ERR_NULL, "%s: output is NULL", fn);
+    int b = peqa_bits_index(w->w.bits);
+    grad_job j = {.w = &w->w, .m = m, .x = x, .ldx = ldx, .dy = dy, .lddy = lddy, .out = out};
+    if (zero)
+        j.fz = ctx->k->gzero[b];
+    else
+        j.fs = ctx->k->gscale[b];
+    j.sp = make_split(ctx, 1, w->w.ntiles, m * w->w.n * w->w.k);
+    peqa__pool_run(ctx->pool, j.sp.nr * j.sp.nu, grad_task, &j);
+    return PEQA_OK;
+}
+
+peqa_status peqa_linear_grad_scale(peqa_ctx *ctx, const peqa_qtensor *w, int64_t m,
+                                   const float *x, int64_t ldx, const float *dy, int64_t lddy,
+                                   float *ds)
+{
+    return grad_sz("peqa_linear_grad_scale", ctx, w, m, x, ldx, dy, lddy, ds, 0);
+}
+
+peqa_status peqa_linear_grad_zero(peqa_ctx *ctx, const peqa_qtensor *w, int64_t m,
+                                  const float *x, int64_t ldx, const float *dy, int64_t lddy,
+                                  float *dz)
+{
+    return grad_sz("peqa_linear_grad_zero", ctx, w, m, x, ldx, dy, lddy, dz, 1);
+}
+
+/* ---- input gradient: tasks own (m range) x (32-column blocks) ---- */
+
+typedef struct {
+    const peqa_qw *w;
+    split2 sp;
+    peqa_ginput_fn f;
+    const float *dy;
+    int64_t lddy;
+    float *dx;
+    int64_t lddx;
+} gin_job;
+
+static void gin_task(void *arg, int64_t task)
+{
+    const gin_job *j = arg;
+    int64_t m0, m1, c0, c1;
+    split_range(&j->sp, task, &m0, &m1, &c0, &c1);
+    int64_t k0 = c0 * PEQA_KB, k1 = c1 * PEQA_KB < j->w->k ? c1 * PEQA_KB : j->w->k;
+    j->f(j->w, m0, m1, k0, k1, j->dy, j->lddy, j->dx, j->lddx);
+}
+
+peqa_status peqa_linear_grad_input(peqa_ctx *ctx, const peqa_qtensor *w, int64_t m,
+                                   const float *dy, int64_t lddy, float *dx, int64_t lddx)
+{
+    const char *fn = "peqa_linear_grad_input";
+    peqa_status st;
+    if ((st = check_common(fn, ctx, w, m)) || (st = check_mat(fn, "dy", dy, lddy, w->w.n)) ||
+        (st = check_mat(fn, "dx", dx, lddx, w->w.k)))
+        return st;
+    gin_job j = {.w = &w->w, .f = ctx->k->ginput[peqa_bits_index(w->w.bits)], .dy = dy,
+                 .lddy = lddy, .dx = dx, .lddx = lddx};
+    j.sp = make_split(ctx, m, w->w.kblk, m * w->w.n * w->w.k);
+    peqa__pool_run(ctx->pool, j.sp.nr * j.sp.nu, gin_task, &j);
+    return PEQA_OK;
+}
+
+/* ---- activation quantization: tasks own rows ---- */
+
+typedef struct {
+    split2 sp;
+    peqa_qact_fn f;
+    int64_t k;
+    const float *x;
+    int64_t ldx;
+    int8_t *xq;
+    int64_t ldq;
+    float *xs;
+    int64_t ldxs;
+} qact_job;
+
+static void qact_task(void *arg, int64_t task)
+{
+    const qact_job *j = arg;
+    int64_t m0, m1, u0, u1;
+    split_range(&j->sp, task, &m0, &m1, &u0, &u1);
+    j->f(m0, m1, j->k, j->x, j->ldx, j->xq, j->ldq, j->xs, j->ldxs);
+}
+
+peqa_status peqa_act_quantize(peqa_ctx *ctx, int64_t m, int64_t k, const float *x, int64_t ldx,
+                              int8_t *xq, int64_t ldq, float *xs, int64_t ldxs)
+{
+    const char *fn = "peqa_act_quantize";
+    if (!ctx) return peqa__fail(PEQA_ERR_NULL, "%s: context is NULL", fn);
+    if (m < 1 || k < 1 || m > ((int64_t)1 << 40) || k > ((int64_t)1 << 40))
+        return peqa__fail(PEQA_ERR_SHAPE, "%s: shape %lld x %lld: both must be >= 1", fn,
+                          (long long)m, (long long)k);
+    peqa_status st;
+    int64_t nb = (k + PEQA_KB - 1) / PEQA_KB;
+    if ((st = check_mat(fn, "x", x, ldx, k)) || (st = check_mat(fn, "xq", xq, ldq, k)) ||
+        (st = check_mat(fn, "xs", xs, ldxs, nb)))
+        return st;
+    /* Non-finite input would make rint(x / d) meaningless and its int8 conversion undefined:
+     * refuse before writing anything. */
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t c = 0; c < k; c++)
+            if (!isfinite(x[i * ldx + c]))
+                return peqa__fail(PEQA_ERR_NONFINITE, "%s: x[%lld, %lld] is not finite", fn,
+                                  (long long)i, (long long)c);
+    qact_job j = {.f = ctx->k->qact, .k = k, .x = x, .ldx = ldx, .xq = xq, .ldq = ldq, .xs = xs,
+                  .ldxs = ldxs};
+    split2 sp = {m, 1, m, 1, 1, 1};
+    if (ctx->threads > 1 && m * k >= PEQA_PAR_MIN_WORK) {
+        sp.nr = m < ctx->threads ? m : ctx->threads;
+        sp.rchunk = (m + sp.nr - 1) / sp.nr;
+        sp.nr = (m + sp.rchunk - 1) / sp.rchunk;
+    }
+    j.sp = sp;
+    peqa__pool_run(ctx->pool, sp.nr, qact_task, &j);
+    return PEQA_OK;
+}

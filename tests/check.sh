@@ -1,0 +1,43 @@
+#!/bin/sh
+# make check: the native suite (the runner covers every ISA level this CPU has), then the
+# AArch64 build under qemu with and without dotprod. Prints every case line and, last, the sum
+# of all runs as "N passed, N failed, N skipped". Exit 1 when anything failed.
+BUILD=${1:-build/native}
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+status=0
+run() { # label, command...
+    label=$1; shift
+    echo "## $label: $*"
+    "$@" > "$tmp/out" 2>&1
+    rc=$?
+    cat "$tmp/out"
+    last=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$tmp/out" | tail -n 1)
+    if [ -z "$last" ]; then
+        echo "FAIL  $label: runner ended without a summary (exit $rc)"
+        echo "0 passed, 1 failed, 0 skipped" >> "$tmp/sums"
+        status=1
+    else
+        echo "$last" >> "$tmp/sums"
+        [ $rc -eq 0 ] || status=1
+    fi
+}
+run "native" "$BUILD/peqa_tests"
+if [ -z "$PEQA_NO_CROSS" ]; then
+    if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 && command -v qemu-aarch64 >/dev/null 2>&1; then
+        if make -s cross >"$tmp/cross.log" 2>&1; then
+            run "aarch64 neon+dotprod (qemu -cpu max)" qemu-aarch64 -cpu max build/aarch64/peqa_tests --quick
+            run "aarch64 neon without dotprod (qemu -cpu cortex-a53)" qemu-aarch64 -cpu cortex-a53 build/aarch64/peqa_tests --quick
+        else
+            cat "$tmp/cross.log"
+            echo "FAIL  aarch64 cross build"
+            echo "0 passed, 1 failed, 0 skipped" >> "$tmp/sums"
+            status=1
+        fi
+    else
+        echo "SKIP  aarch64 (install gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)"
+        echo "0 passed, 0 failed, 1 skipped" >> "$tmp/sums"
+    fi
+fi
+awk '{p+=$1; f+=$3; s+=$5} END {printf "%d passed, %d failed, %d skipped\n", p, f, s}' "$tmp/sums"
+exit $status

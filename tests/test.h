@@ -1,0 +1,41 @@
+/* The test runner's interface: one line per case, a closing count line. */
+#ifndef PEQA_TEST_H
+#define PEQA_TEST_H
+#include <stdint.h>
+#include "../src/peqa.h"
+
+typedef struct {
+    int pass, fail, skip;
+    const char *filter;     /* run only tests whose group name contains this */
+    const char *golden_dir; /* default "golden" */
+    uint64_t seed;          /* base seed for randomized tests (--seed) */
+    int quick;              /* fewer random cases */
+} trun;
+
+/* Prints "PASS|FAIL|SKIP  name  isa  detail" and counts it. */
+void t_result(trun *r, int ok, const char *name, const char *isa, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+void t_skip(trun *r, const char *name, const char *isa, const char *why);
+
+/* ISA levels and thread counts every kernel test runs over. */
+extern const char *const t_isas[];
+extern const int t_nisas;
+extern const int t_threads[];
+extern const int t_nthreads;
+/* A context for (isa, threads); NULL if the ISA is unavailable here. */
+peqa_ctx *t_ctx(const char *isa, int threads);
+
+/* First index where two buffers differ (bytes / elem), or -1. */
+int64_t t_first_diff(const void *a, const void *b, size_t elem, int64_t count);
+
+void test_golden(trun *r);
+void test_random(trun *r);
+void test_api(trun *r);
+void test_grad(trun *r);
+void test_pool(trun *r);    /* tests/test_pool.c: thread pool */
+void test_formats(trun *r); /* tests/test_formats.c: JSON, safetensors */
+
+#endif
