@@ -37,5 +37,6 @@ void test_api(trun *r);
 void test_grad(trun *r);
 void test_pool(trun *r);    /* tests/test_pool.c: thread pool */
 void test_formats(trun *r); /* tests/test_formats.c: JSON, safetensors */
+void test_ops(trun *r);     /* tests/test_ops.c: model operations (norm, rope, attention, loss) */
 
 #endif
