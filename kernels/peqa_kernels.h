@@ -134,6 +134,16 @@ typedef void (*peqa_fwd_i8_fn)(const peqa_qw *w, int64_t m0, int64_t m1, int64_t
                                const int8_t *xq, int64_t ldq, const float *xs, int64_t ldxs,
                                float *y, int64_t ldy);
 
+/* Dense fp32 matrices (the full-precision mode, attention products). Row-major, rows [m0, m1)
+ * and columns [c0, c1) of the output:
+ *   sgemm_nt:  C[m, n] = Σ_k A[m, k] · B[n, k]    (Y = X·Wᵀ)       k ascending
+ *   sgemm_nn:  C[m, k] = Σ_n A[m, n] · B[n, k]    (dX = dY·W)      n ascending
+ *   sgemm_tn:  C[n, k] = Σ_m A[m, n] · B[m, k]    (dW = dYᵀ·X)     m ascending
+ * each as c = 0; c = fmaf(a, b, c) over the reduction index in ascending order. */
+typedef void (*peqa_sgemm_fn)(int64_t m0, int64_t m1, int64_t c0, int64_t c1, int64_t red,
+                              const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+                              int64_t ldc);
+
 /* Bit-width index used by the per-width slots: 2 -> 0, 3 -> 1, 4 -> 2, 8 -> 3. */
 #define PEQA_NBITS 4
 static inline int peqa_bits_index(int bits) { return bits == 2 ? 0 : bits == 3 ? 1 : bits == 4 ? 2 : 3; }
@@ -150,11 +160,12 @@ typedef struct peqa_kernels {
     peqa_qact_fn qact;
     peqa_fwd_i8_fn fwd_i8_gemv[PEQA_NBITS];
     peqa_fwd_i8_fn fwd_i8_gemm[PEQA_NBITS];
+    peqa_sgemm_fn sgemm_nt, sgemm_nn, sgemm_tn;
     /* names of the functions in the slots, for `peqa info` */
     const char *unpack_name[PEQA_NBITS], *dequant_name[PEQA_NBITS], *fwd_gemv_name[PEQA_NBITS],
         *fwd_gemm_name[PEQA_NBITS], *gscale_name[PEQA_NBITS], *gzero_name[PEQA_NBITS],
         *ginput_name[PEQA_NBITS], *qact_name, *fwd_i8_gemv_name[PEQA_NBITS],
-        *fwd_i8_gemm_name[PEQA_NBITS];
+        *fwd_i8_gemm_name[PEQA_NBITS], *sgemm_nt_name, *sgemm_nn_name, *sgemm_tn_name;
 } peqa_kernels;
 
 /* CPU feature bits, detected by src/cpu.c and passed to the fillers (kernels read no globals). */

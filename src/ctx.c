@@ -77,6 +77,9 @@ const char *peqa_ctx_kernel_name(const peqa_ctx *ctx, const char *slot, int bits
     if (!ctx || !slot) return NULL;
     const peqa_kernels *k = ctx->k;
     if (strcmp(slot, "qact") == 0) return k->qact_name;
+    if (strcmp(slot, "sgemm_nt") == 0) return k->sgemm_nt_name;
+    if (strcmp(slot, "sgemm_nn") == 0) return k->sgemm_nn_name;
+    if (strcmp(slot, "sgemm_tn") == 0) return k->sgemm_tn_name;
     if (bits != 2 && bits != 3 && bits != 4 && bits != 8) return NULL;
     int b = peqa_bits_index(bits);
     static const struct { const char *slot; size_t off; } slots[] = {

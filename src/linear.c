@@ -3,8 +3,34 @@
 #include <math.h>
 #include "internal.h"
 
-/* Below this many multiply-adds a call stays on one thread: waking a worker costs more. */
-#define PEQA_PAR_MIN_WORK ((int64_t)1 << 17)
+/* Work splitting (SPEC §6 rule 5, §9). Work is counted in multiply-adds (M·N·K).
+ *
+ * Below PEQA_PAR_MIN_WORK a call stays on the calling thread. Handing a job to the pool costs
+ * about a microsecond when the workers are spinning (back-to-back calls) and a futex wake-up
+ * when they sleep; the SIMD kernels do 2^18 multiply-adds in roughly 5-15 us on one core, so
+ * from there on a second thread pays for itself (see the pool benchmark numbers in the notes of
+ * issue 4). Every task also gets at least PEQA_TASK_MIN_WORK, so a job just above the threshold
+ * is cut in two rather than spread thinly over many threads. */
+#ifndef PEQA_PAR_MIN_WORK /* a port may tune it with -DPEQA_PAR_MIN_WORK=... */
+#define PEQA_PAR_MIN_WORK ((int64_t)1 << 18)
+#endif
+#define PEQA_TASK_MIN_WORK (PEQA_PAR_MIN_WORK / 2)
+/* Tasks per thread: tasks are handed out dynamically, so a few per thread even out uneven
+ * tiles, a thread that starts late, or a core shared with another process. */
+#define PEQA_TASKS_PER_THREAD 4
+/* Row (M) splits are made in multiples of this many rows when there are enough rows, so that
+ * no task hands a GEMM kernel an avoidable M tail: 24 is a multiple of every common register
+ * tile height MR (1, 2, 3, 4, 6, 8, 12; the AVX2 kernels use 4 and 6). */
+#define PEQA_ROW_ALIGN 24
+
+/* m·n·k, saturated (m may be up to 2^40, so the product can exceed int64). */
+static int64_t macs(int64_t m, int64_t n, int64_t k)
+{
+    size_t a, b;
+    if (!peqa__mul((size_t)m, (size_t)n, &a) || !peqa__mul(a, (size_t)k, &b) || b > (size_t)INT64_MAX)
+        return INT64_MAX;
+    return (int64_t)b;
+}
 
 static peqa_status check_common(const char *fn, const peqa_ctx *ctx, const peqa_qtensor *w, int64_t m)
 {
@@ -24,39 +50,50 @@ static peqa_status check_mat(const char *fn, const char *name, const void *p, in
 }
 
 /* A 2-D split of an output of `rows` x `units` (units = 16-row tiles or 32-column blocks) into
- * tasks. Every split owns disjoint outputs, and every kernel computes each output with the same
+ * nr x nu tasks. Rows are split in blocks of `rblk` rows. Each dimension is cut into parts that
+ * differ by at most one unit (or row block): part i of n over e covers [i·e/n, (i+1)·e/n).
+ * Every split owns disjoint outputs, and every kernel computes each output with the same
  * sequence whatever range it is given, so the split never changes a bit. */
 typedef struct {
-    int64_t rows, units, rchunk, uchunk, nr, nu;
+    int64_t rows, units;
+    int64_t rblk, nrb; /* rows per row block, number of row blocks */
+    int64_t nr, nu;    /* parts along rows and along units; tasks = nr * nu */
 } split2;
 
+/* Prefer splitting units: for the forward pass and the gradients a unit range is a slice of the
+ * weight that one task then reads once for all its rows, so a units-only split reads the
+ * weights once in total (GEMV: output row tiles; GEMM: N tiles; scale and zero gradients: row
+ * tiles, which cannot be split along M because each output sums over every m in order; input
+ * gradient: K blocks). Rows are split as well only when the units alone cannot make enough
+ * tasks (few output tiles, or a large M with a narrow N). Callers that must not split rows
+ * pass rows = 1. */
 static split2 make_split(const peqa_ctx *ctx, int64_t rows, int64_t units, int64_t work)
 {
-    split2 s = {rows, units, rows, units, 1, 1};
-    int t = ctx->threads;
+    split2 s = {rows, units, rows, 1, 1, 1};
+    int64_t t = ctx->threads;
     if (t <= 1 || work < PEQA_PAR_MIN_WORK) return s;
-    /* Prefer splitting units (weights are read once per unit); add row splits when the units
-     * alone cannot feed every thread. Aim for ~4 tasks per thread for balance. */
-    int64_t want = (int64_t)t * 4;
-    s.nu = units < want ? units : want;
-    s.uchunk = (units + s.nu - 1) / s.nu;
-    s.nu = (units + s.uchunk - 1) / s.uchunk;
-    if (s.nu < want && rows > 1) {
-        int64_t nr = (want + s.nu - 1) / s.nu;
-        s.nr = rows < nr ? rows : nr;
-        s.rchunk = (rows + s.nr - 1) / s.nr;
-        s.nr = (rows + s.rchunk - 1) / s.rchunk;
+    int64_t want = t * PEQA_TASKS_PER_THREAD, cap = work / PEQA_TASK_MIN_WORK;
+    if (want > cap) want = cap; /* >= 2 here */
+    if (units >= want) {
+        s.nu = want;
+        return s;
     }
+    s.nu = units;
+    int64_t nr = (want + units - 1) / units;
+    s.rblk = rows >= nr * PEQA_ROW_ALIGN ? PEQA_ROW_ALIGN : 1;
+    s.nrb = (rows + s.rblk - 1) / s.rblk;
+    s.nr = nr < s.nrb ? nr : s.nrb;
     return s;
 }
 
 static void split_range(const split2 *s, int64_t task, int64_t *r0, int64_t *r1, int64_t *u0, int64_t *u1)
 {
     int64_t ri = task / s->nu, ui = task % s->nu;
-    *r0 = ri * s->rchunk;
-    *r1 = *r0 + s->rchunk < s->rows ? *r0 + s->rchunk : s->rows;
-    *u0 = ui * s->uchunk;
-    *u1 = *u0 + s->uchunk < s->units ? *u0 + s->uchunk : s->units;
+    int64_t b0 = ri * s->nrb / s->nr, b1 = (ri + 1) * s->nrb / s->nr;
+    *r0 = b0 * s->rblk;
+    *r1 = b1 * s->rblk < s->rows ? b1 * s->rblk : s->rows;
+    *u0 = ui * s->units / s->nu;
+    *u1 = (ui + 1) * s->units / s->nu;
 }
 
 /* ---- forward (fp32 and int8 activations) ---- */
@@ -97,7 +134,7 @@ peqa_status peqa_linear_forward(peqa_ctx *ctx, const peqa_qtensor *w, int64_t m,
     int b = peqa_bits_index(w->w.bits);
     fwd_job j = {.w = &w->w, .f32 = m == 1 ? ctx->k->fwd_gemv[b] : ctx->k->fwd_gemm[b],
                  .x = x, .ldx = ldx, .y = y, .ldy = ldy};
-    j.sp = make_split(ctx, m, w->w.ntiles, m * w->w.n * w->w.k);
+    j.sp = make_split(ctx, m, w->w.ntiles, macs(m, w->w.n, w->w.k));
     peqa__pool_run(ctx->pool, j.sp.nr * j.sp.nu, fwd_task, &j);
     return PEQA_OK;
 }
@@ -115,7 +152,7 @@ peqa_status peqa_linear_forward_i8(peqa_ctx *ctx, const peqa_qtensor *w, int64_t
     int b = peqa_bits_index(w->w.bits);
     fwd_job j = {.w = &w->w, .i8 = m == 1 ? ctx->k->fwd_i8_gemv[b] : ctx->k->fwd_i8_gemm[b],
                  .xq = xq, .ldx = ldq, .xs = xs, .ldxs = ldxs, .y = y, .ldy = ldy};
-    j.sp = make_split(ctx, m, w->w.ntiles, m * w->w.n * w->w.k);
+    j.sp = make_split(ctx, m, w->w.ntiles, macs(m, w->w.n, w->w.k));
     peqa__pool_run(ctx->pool, j.sp.nr * j.sp.nu, fwd_task, &j);
     return PEQA_OK;
 }
@@ -160,7 +197,7 @@ static peqa_status grad_sz(const char *fn, peqa_ctx *ctx, const peqa_qtensor *w,
         j.fz = ctx->k->gzero[b];
     else
         j.fs = ctx->k->gscale[b];
-    j.sp = make_split(ctx, 1, w->w.ntiles, m * w->w.n * w->w.k);
+    j.sp = make_split(ctx, 1, w->w.ntiles, macs(m, w->w.n, w->w.k));
     peqa__pool_run(ctx->pool, j.sp.nr * j.sp.nu, grad_task, &j);
     return PEQA_OK;
 }
@@ -210,7 +247,7 @@ peqa_status peqa_linear_grad_input(peqa_ctx *ctx, const peqa_qtensor *w, int64_t
         return st;
     gin_job j = {.w = &w->w, .f = ctx->k->ginput[peqa_bits_index(w->w.bits)], .dy = dy,
                  .lddy = lddy, .dx = dx, .lddx = lddx};
-    j.sp = make_split(ctx, m, w->w.kblk, m * w->w.n * w->w.k);
+    j.sp = make_split(ctx, m, w->w.kblk, macs(m, w->w.n, w->w.k));
     peqa__pool_run(ctx->pool, j.sp.nr * j.sp.nu, gin_task, &j);
     return PEQA_OK;
 }
@@ -259,12 +296,9 @@ peqa_status peqa_act_quantize(peqa_ctx *ctx, int64_t m, int64_t k, const float *
                                   (long long)i, (long long)c);
     qact_job j = {.f = ctx->k->qact, .k = k, .x = x, .ldx = ldx, .xq = xq, .ldq = ldq, .xs = xs,
                   .ldxs = ldxs};
-    split2 sp = {m, 1, m, 1, 1, 1};
-    if (ctx->threads > 1 && m * k >= PEQA_PAR_MIN_WORK) {
-        sp.nr = m < ctx->threads ? m : ctx->threads;
-        sp.rchunk = (m + sp.nr - 1) / sp.nr;
-        sp.nr = (m + sp.rchunk - 1) / sp.rchunk;
-    }
+    /* Rows only; quantizing an element costs several operations, so counting it as one
+     * multiply-add keeps small activations on one thread. */
+    split2 sp = make_split(ctx, m, 1, macs(m, k, 1));
     j.sp = sp;
     peqa__pool_run(ctx->pool, sp.nr, qact_task, &j);
     return PEQA_OK;

@@ -85,7 +85,8 @@ const char *peqa_cpu_features(void);
 const char *peqa_cpu_best_isa(void);
 /* Name of the kernel that fills slot `slot` for bit width `bits` in this context; slots:
  * "unpack", "dequant", "fwd_gemv", "fwd_gemm", "gscale", "gzero", "ginput", "qact",
- * "fwd_i8_gemv", "fwd_i8_gemm". NULL for an unknown slot or bit width. */
+ * "fwd_i8_gemv", "fwd_i8_gemm", and (bits ignored) "sgemm_nt", "sgemm_nn", "sgemm_tn". NULL for
+ * an unknown slot or bit width. */
 const char *peqa_ctx_kernel_name(const peqa_ctx *ctx, const char *slot, int bits);
 
 /* ---- Quantized tensor --------------------------------------------------------------------- */
@@ -156,6 +157,20 @@ peqa_status peqa_act_quantize(peqa_ctx *ctx, int64_t m, int64_t k, const float *
 peqa_status peqa_linear_forward_i8(peqa_ctx *ctx, const peqa_qtensor *w, int64_t m,
                                    const int8_t *xq, int64_t ldq, const float *xs, int64_t ldxs,
                                    float *y, int64_t ldy);
+
+/* ---- Dense fp32 products (full-precision layers, attention) ------------------------------- */
+/* Each is c = 0; c = fmaf(a, b, c) over the reduction index in ascending order (bit-identical
+ * on every ISA and thread count). Shapes: A is M x R for nt/nn (R = reduction), B as stated. */
+
+/* C (M x N) = A (M x K) · B (N x K)ᵀ, e.g. Y = X·Wᵀ. */
+peqa_status peqa_sgemm_nt(peqa_ctx *ctx, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                          const float *b, int64_t ldb, float *c, int64_t ldc);
+/* C (M x K) = A (M x N) · B (N x K), e.g. dX = dY·W. */
+peqa_status peqa_sgemm_nn(peqa_ctx *ctx, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                          const float *b, int64_t ldb, float *c, int64_t ldc);
+/* C (N x K) = A (M x N)ᵀ · B (M x K), e.g. dW = dYᵀ·X. */
+peqa_status peqa_sgemm_tn(peqa_ctx *ctx, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                          const float *b, int64_t ldb, float *c, int64_t ldc);
 
 #ifdef __cplusplus
 }

@@ -61,8 +61,10 @@ int main(int argc, char **argv)
         }
     }
     static const struct { const char *name; void (*fn)(trun *); } groups[] = {
-        {"api", test_api}, {"golden", test_golden}, {"random", test_random}, {"grad", test_grad},
+        {"api", test_api}, {"golden", test_golden}, {"random", test_random}, {"grad", test_grad}, {"dense", test_dense},
         {"pool", test_pool}, {"formats", test_formats}, {"ops", test_ops},
+        {"model", test_model},
+        {"import", test_import},
     };
     printf("# peqa %s tests; cpu: %s; best isa: %s; seed %llu\n", peqa_version(), peqa_cpu_features(),
            peqa_cpu_best_isa(), (unsigned long long)r.seed);

@@ -37,6 +37,9 @@ void test_api(trun *r);
 void test_grad(trun *r);
 void test_pool(trun *r);    /* tests/test_pool.c: thread pool */
 void test_formats(trun *r); /* tests/test_formats.c: JSON, safetensors */
+void test_dense(trun *r);   /* tests/test_dense.c: dense fp32 products */
 void test_ops(trun *r);     /* tests/test_ops.c: model operations (norm, rope, attention, loss) */
+void test_model(trun *r);
+void test_import(trun *r);
 
 #endif

@@ -16,6 +16,13 @@ void peqa_qact__ref(int64_t, int64_t, int64_t, const float *, int64_t, int8_t *,
 void peqa_fwd_i8__ref(const peqa_qw *, int64_t, int64_t, int64_t, int64_t, const int8_t *, int64_t,
                       const float *, int64_t, float *, int64_t);
 
+void peqa_sgemm_nt__ref(int64_t, int64_t, int64_t, int64_t, int64_t, const float *, int64_t,
+                        const float *, int64_t, float *, int64_t);
+void peqa_sgemm_nn__ref(int64_t, int64_t, int64_t, int64_t, int64_t, const float *, int64_t,
+                        const float *, int64_t, float *, int64_t);
+void peqa_sgemm_tn__ref(int64_t, int64_t, int64_t, int64_t, int64_t, const float *, int64_t,
+                        const float *, int64_t, float *, int64_t);
+
 void peqa_kernels_init_ref(peqa_kernels *k)
 {
     k->isa = "scalar";
@@ -31,4 +38,7 @@ void peqa_kernels_init_ref(peqa_kernels *k)
         k->fwd_i8_gemm[b] = peqa_fwd_i8__ref, k->fwd_i8_gemm_name[b] = "peqa_fwd_i8__ref";
     }
     k->qact = peqa_qact__ref, k->qact_name = "peqa_qact__ref";
+    k->sgemm_nt = peqa_sgemm_nt__ref, k->sgemm_nt_name = "peqa_sgemm_nt__ref";
+    k->sgemm_nn = peqa_sgemm_nn__ref, k->sgemm_nn_name = "peqa_sgemm_nn__ref";
+    k->sgemm_tn = peqa_sgemm_tn__ref, k->sgemm_tn_name = "peqa_sgemm_tn__ref";
 }

@@ -1,10 +1,498 @@
-/* qgemm kernels, AVX2 + FMA. (No kernels yet: the reference fills these slots.) */
+/* qgemm kernels, AVX2 + FMA: unpack, dequant and the fp32-activation forward (SPEC §4, §6).
+ *
+ *   unpack    codes[n, k] = q[n, k]                                     rows transposed out
+ *   dequant   out[n, k]   = s[n, j] · ((float)q[n, k] − z[n, j])       rows transposed out
+ *   fwd_gemv  Y[m, n]     = Σ_j s[n, j] · P[m, n, j]    (M = 1)         lanes over n
+ *   fwd_gemm  the same, M > 1: BLIS-style, a decoded K-panel and a 6 x 16 register block
+ *
+ * Bits. Each output runs exactly the scalar reference's binary32 sequence (kernels/ref/):
+ *     y = 0;  for j: { p = 0;  for k in group j ascending: p = fma(x[m,k], (float)q - z, p);
+ *                      y = fma(s[n,j], p, y) }
+ * with one vfmadd where the reference has fmaf and the subtraction (float)q − z as its own
+ * vsubps before it. The forward kernels put the 16 rows n of a tile in two ymm (lanes 0..7 =
+ * rows 16t .. 16t+7, lanes 8..15 = the next eight), which is the packed layout's natural shape
+ * (one 32-byte load = the same word of 8 rows), and never split a reduction across lanes, so
+ * the result does not depend on tiles, chunks, ranges or thread counts.
+ *
+ * Code extraction (the packed layout, kernels/peqa_kernels.h). Everything is built on one
+ * primitive, quad(): for 8 rows of a tile and a 4-column group e (columns 4e .. 4e+3 of a 32-
+ * column k-block), a ymm whose 32-bit lane r holds the four codes of row r as four bytes,
+ * byte i = column 4e + i. The layout was designed so that this is one shift and one mask:
+ *     b = 8:  word e                                   (no arithmetic)
+ *     b = 4:  (word e/2  >> 4 (e mod 2)) & 0x0F0F0F0F
+ *     b = 2:  (word e/4  >> 2 (e mod 4)) & 0x03030303
+ *     b = 3:  the 2-bit expression | ((word 2 >> e) & 0x01010101) << 2
+ * From a quad, column 4e + i is one vpshufb (byte i of each dword to the low byte, zeros above)
+ * and one vcvtdq2ps; the float conversion of an integer < 2^8 is exact.
+ *
+ * Tails, in one place. K-blocks past K hold padding codes 0 and tiles past N hold rows of codes
+ * 0 with s = z = 0, so a whole 16 x 32 cell can always be decoded: the full-cell decoders below
+ * are the only decoders, and tails only bound the loops that consume decoded values (columns
+ * < K of x are read, rows < N of an output are written). The fwd_gemv inner loop decodes full
+ * cells in registers; its last partial k-block and every block of fwd_gemm go through the
+ * decoded-panel path (cell_sub_z), so there is a single per-k consumer for tails.
+ */
 #if !defined(__AVX2__) || !defined(__FMA__)
 #error "kernels/x86/*_avx2.c must be built with -mavx2 -mfma"
 #endif
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
 #include "../peqa_kernels.h"
+
+#define INLINE static inline __attribute__((always_inline))
+#define ALIGN32 __attribute__((aligned(32)))
+
+static inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* ---- code extraction ------------------------------------------------------------------- */
+
+/* The quad of columns 4e .. 4e+3 for rows 8h .. 8h+7 of one cell (see the file comment).
+ * `bits`, `h` and `e` are compile-time constants at every call (the loops around the calls are
+ * fully unrolled), so each shift is an immediate and the switch disappears. */
+INLINE __m256i quad(const uint32_t *cell, int bits, int h, int e)
+{
+    const uint32_t *r = cell + 8 * h;
+    switch (bits) {
+    case 8:
+        return _mm256_loadu_si256((const __m256i *)(r + e * PEQA_NR));
+    case 4: {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(r + (e >> 1) * PEQA_NR));
+        if (e & 1) v = _mm256_srli_epi32(v, 4);
+        return _mm256_and_si256(v, _mm256_set1_epi32(0x0F0F0F0F));
+    }
+    case 2: {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(r + (e >> 2) * PEQA_NR));
+        return _mm256_and_si256(_mm256_srli_epi32(v, 2 * (e & 3)), _mm256_set1_epi32(0x03030303));
+    }
+    default: { /* 3: low two bits from the 2-bit plane (words 0, 1), the high bit from word 2 */
+        __m256i lo = _mm256_loadu_si256((const __m256i *)(r + (e >> 2) * PEQA_NR));
+        __m256i hi = _mm256_loadu_si256((const __m256i *)(r + 2 * PEQA_NR));
+        lo = _mm256_and_si256(_mm256_srli_epi32(lo, 2 * (e & 3)), _mm256_set1_epi32(0x03030303));
+        hi = _mm256_and_si256(_mm256_srli_epi32(hi, e), _mm256_set1_epi32(0x01010101));
+        return _mm256_or_si256(lo, _mm256_slli_epi32(hi, 2));
+    }
+    }
+}
+
+/* vpshufb control moving byte i of every dword to its low byte and zeroing the other three:
+ * the code of column 4e + i as an int32 per lane. Same pattern in both 128-bit halves. */
+INLINE __m256i byte_sel(int i)
+{
+    const int lo = i, z = -128; /* 0x80: zero the byte */
+    return _mm256_setr_epi8(lo, z, z, z, lo + 4, z, z, z, lo + 8, z, z, z, lo + 12, z, z, z,
+                            lo, z, z, z, lo + 4, z, z, z, lo + 8, z, z, z, lo + 12, z, z, z);
+}
+
+/* (float)q − z for column 4e + i of a quad: exact conversion, then the one rounded subtraction
+ * of the reference. */
+INLINE __m256 code_sub_z(__m256i qd, int i, __m256 z)
+{
+    return _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_shuffle_epi8(qd, byte_sel(i))), z);
+}
+
+/* ---- decoded cells ----------------------------------------------------------------------
+ * d[kk * 16 + r] = (float)q[16t + r, 32c + kk] − z[r] for a whole cell (kk < 32, r < 16): 2 KB,
+ * row-of-the-tile fastest so that one k is two aligned ymm. zlo/zhi = z of rows 0..7 / 8..15. */
+INLINE void cell_sub_z_bits(const uint32_t *cell, int bits, __m256 zlo, __m256 zhi, float *d)
+{
+#pragma GCC unroll 8
+    for (int e = 0; e < 8; e++) {
+        __m256i q0 = quad(cell, bits, 0, e), q1 = quad(cell, bits, 1, e);
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            _mm256_store_ps(d + (4 * e + i) * PEQA_NR, code_sub_z(q0, i, zlo));
+            _mm256_store_ps(d + (4 * e + i) * PEQA_NR + 8, code_sub_z(q1, i, zhi));
+        }
+    }
+}
+static void cell_sub_z_b2(const uint32_t *c, __m256 a, __m256 b, float *d) { cell_sub_z_bits(c, 2, a, b, d); }
+static void cell_sub_z_b3(const uint32_t *c, __m256 a, __m256 b, float *d) { cell_sub_z_bits(c, 3, a, b, d); }
+static void cell_sub_z_b4(const uint32_t *c, __m256 a, __m256 b, float *d) { cell_sub_z_bits(c, 4, a, b, d); }
+static void cell_sub_z_b8(const uint32_t *c, __m256 a, __m256 b, float *d) { cell_sub_z_bits(c, 8, a, b, d); }
+
+static inline void cell_sub_z(const uint32_t *cell, int bits, __m256 zlo, __m256 zhi, float *d)
+{
+    switch (bits) {
+    case 2: cell_sub_z_b2(cell, zlo, zhi, d); break;
+    case 3: cell_sub_z_b3(cell, zlo, zhi, d); break;
+    case 4: cell_sub_z_b4(cell, zlo, zhi, d); break;
+    default: cell_sub_z_b8(cell, zlo, zhi, d); break;
+    }
+}
+
+/* ---- cells to row-major bytes (unpack, dequant) -----------------------------------------
+ * rows[r * 32 + kk] = q[16t + r, 32c + kk]. The eight quads of 8 rows form an 8 x 8 matrix of
+ * dwords (quad e, row r); its transpose has, in dword e of row r, the codes of columns
+ * 4e .. 4e+3 in byte order, i.e. the 32 bytes of row r in column order. */
+INLINE void transpose8_store(__m256i a0, __m256i a1, __m256i a2, __m256i a3, __m256i a4,
+                             __m256i a5, __m256i a6, __m256i a7, uint8_t *out /* 8 x 32 */)
+{
+    /* in: a_e[r]; after the 32-bit and 64-bit interleaves, b_r holds (a0..a3)[r] | (a4..a7)[r]
+     * for r and r + 4 in its two 128-bit halves; the lane permutes put them together. */
+    __m256i t0 = _mm256_unpacklo_epi32(a0, a1), t1 = _mm256_unpackhi_epi32(a0, a1);
+    __m256i t2 = _mm256_unpacklo_epi32(a2, a3), t3 = _mm256_unpackhi_epi32(a2, a3);
+    __m256i t4 = _mm256_unpacklo_epi32(a4, a5), t5 = _mm256_unpackhi_epi32(a4, a5);
+    __m256i t6 = _mm256_unpacklo_epi32(a6, a7), t7 = _mm256_unpackhi_epi32(a6, a7);
+    __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+    __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+    __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+    __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+    __m256i *o = (__m256i *)out;
+    _mm256_store_si256(o + 0, _mm256_permute2x128_si256(u0, u4, 0x20));
+    _mm256_store_si256(o + 1, _mm256_permute2x128_si256(u1, u5, 0x20));
+    _mm256_store_si256(o + 2, _mm256_permute2x128_si256(u2, u6, 0x20));
+    _mm256_store_si256(o + 3, _mm256_permute2x128_si256(u3, u7, 0x20));
+    _mm256_store_si256(o + 4, _mm256_permute2x128_si256(u0, u4, 0x31));
+    _mm256_store_si256(o + 5, _mm256_permute2x128_si256(u1, u5, 0x31));
+    _mm256_store_si256(o + 6, _mm256_permute2x128_si256(u2, u6, 0x31));
+    _mm256_store_si256(o + 7, _mm256_permute2x128_si256(u3, u7, 0x31));
+}
+
+INLINE void cell_rows_bits(const uint32_t *cell, int bits, uint8_t *rows /* 16 x 32, aligned */)
+{
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++)
+        transpose8_store(quad(cell, bits, h, 0), quad(cell, bits, h, 1), quad(cell, bits, h, 2),
+                         quad(cell, bits, h, 3), quad(cell, bits, h, 4), quad(cell, bits, h, 5),
+                         quad(cell, bits, h, 6), quad(cell, bits, h, 7), rows + h * 8 * PEQA_KB);
+}
+static void cell_rows_b2(const uint32_t *c, uint8_t *r) { cell_rows_bits(c, 2, r); }
+static void cell_rows_b3(const uint32_t *c, uint8_t *r) { cell_rows_bits(c, 3, r); }
+static void cell_rows_b4(const uint32_t *c, uint8_t *r) { cell_rows_bits(c, 4, r); }
+static void cell_rows_b8(const uint32_t *c, uint8_t *r) { cell_rows_bits(c, 8, r); }
+
+typedef void (*cell_rows_fn)(const uint32_t *, uint8_t *);
+static cell_rows_fn cell_rows_for(int bits)
+{
+    return bits == 2 ? cell_rows_b2 : bits == 3 ? cell_rows_b3 : bits == 4 ? cell_rows_b4 : cell_rows_b8;
+}
+
+/* codes[(n - n0) * ldc + k] = q[n, k]: per cell, transpose to rows, copy the rows < n1 and the
+ * columns < K (32 bytes, or K mod 32 in the last k-block). */
+static void unpack_impl(const peqa_qw *w, int64_t n0, int64_t n1, uint8_t *codes, int64_t ldc)
+{
+    cell_rows_fn rows_of = cell_rows_for(w->bits);
+    uint8_t rows[PEQA_NR * PEQA_KB] ALIGN32;
+    for (int64_t t = n0 / PEQA_NR; t * PEQA_NR < n1; t++) {
+        int64_t nr = imin(PEQA_NR, n1 - t * PEQA_NR);
+        for (int64_t c = 0; c < w->kblk; c++) {
+            int64_t kn = imin(PEQA_KB, w->k - c * PEQA_KB);
+            rows_of(peqa_cell(w, t, c), rows);
+            uint8_t *dst = codes + (t * PEQA_NR - n0) * ldc + c * PEQA_KB;
+            if (kn == PEQA_KB)
+                for (int64_t r = 0; r < nr; r++)
+                    _mm256_storeu_si256((__m256i *)(dst + r * ldc), _mm256_load_si256((const __m256i *)(rows + r * PEQA_KB)));
+            else
+                for (int64_t r = 0; r < nr; r++) memcpy(dst + r * ldc, rows + r * PEQA_KB, (size_t)kn);
+        }
+    }
+}
+
+/* out[(n - n0) * ldo + k] = s · ((float)q − z): the row-major bytes of a cell, widened 8 at a
+ * time (vpmovzxbd, exact vcvtdq2ps), then the reference's vsubps and vmulps with z and s of
+ * the row broadcast (a k-block lies inside one group). Tails go through a 32-float row buffer. */
+static void dequant_impl(const peqa_qw *w, int64_t n0, int64_t n1, float *out, int64_t ldo)
+{
+    cell_rows_fn rows_of = cell_rows_for(w->bits);
+    uint8_t rows[PEQA_NR * PEQA_KB] ALIGN32;
+    float buf[PEQA_KB] ALIGN32;
+    for (int64_t t = n0 / PEQA_NR; t * PEQA_NR < n1; t++) {
+        int64_t nr = imin(PEQA_NR, n1 - t * PEQA_NR);
+        for (int64_t c = 0; c < w->kblk; c++) {
+            int64_t kn = imin(PEQA_KB, w->k - c * PEQA_KB), j = c * PEQA_KB / w->g;
+            const float *st = w->s + (t * w->ng + j) * PEQA_NR, *zt = w->z + (t * w->ng + j) * PEQA_NR;
+            rows_of(peqa_cell(w, t, c), rows);
+            for (int64_t r = 0; r < nr; r++) {
+                __m256 s = _mm256_broadcast_ss(st + r), z = _mm256_broadcast_ss(zt + r);
+                float *dst = out + (t * PEQA_NR + r - n0) * ldo + c * PEQA_KB;
+                float *o = kn == PEQA_KB ? dst : buf;
+                for (int q8 = 0; q8 < 4; q8++) {
+                    __m128i b8 = _mm_loadl_epi64((const __m128i *)(rows + r * PEQA_KB + 8 * q8));
+                    __m256 d = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b8)), z);
+                    _mm256_storeu_ps(o + 8 * q8, _mm256_mul_ps(s, d));
+                }
+                if (o == buf) memcpy(dst, buf, (size_t)kn * sizeof(float));
+            }
+        }
+    }
+}
+
+/* ---- fwd_gemv: M = 1, decoding in registers ---------------------------------------------
+ * Every weight is used once, so nothing amortises its decode: per column and 8 lanes the work
+ * is vpshufb, vcvtdq2ps, vsubps, vfmadd (plus a load and one shift/mask per 4 columns for the
+ * quad). Four vector ops per 8 outputs on Zen 3's four FP pipes is about 1.25 cycles (measured
+ * in isolation), i.e. ~2.5 cycles per column of a 16-row tile: this loop is bound by the decode
+ * ops, not by DRAM, except at 8 bits. A lane's p is a sequential fma chain and vfmadd has a
+ * 4-cycle latency, so one tile alone (2 chains) would stall at 4 cycles per column; GT = 2
+ * tiles run together (4 chains sharing each broadcast of x[k]). Register plan: 4 p + 4 z + 4
+ * quads + broadcast + temporaries; the vpshufb controls come from memory (a load port is idle).
+ * GT = 3 measured slower (spills), GT = 1 latency-bound. Each tile's cells are contiguous, so
+ * the weights are GT sequential streams. */
+#define GT 2
+
+/* p[u] += the 32 columns of one full cell of each of the nt tiles (cells cell[u]), in
+ * ascending column order per lane. */
+INLINE void gemv_cells(int nt, const uint32_t *const *cell, int bits, const float *xk,
+                       const __m256 *z, __m256 *p)
+{
+#pragma GCC unroll 8
+    for (int e = 0; e < 8; e++) {
+        __m256i q[2 * GT];
+#pragma GCC unroll 8
+        for (int u = 0; u < 2 * nt; u++) q[u] = quad(cell[u >> 1], bits, u & 1, e);
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            __m256 xb = _mm256_broadcast_ss(xk + 4 * e + i);
+#pragma GCC unroll 8
+            for (int u = 0; u < 2 * nt; u++) p[u] = _mm256_fmadd_ps(xb, code_sub_z(q[u], i, z[u]), p[u]);
+        }
+    }
+}
+
+/* Store 16 lanes of a tile's outputs, only the first nr (rows < N). */
+static inline void store_rows16(float *dst, int64_t nr, __m256 lo, __m256 hi)
+{
+    if (nr >= PEQA_NR) {
+        _mm256_storeu_ps(dst, lo), _mm256_storeu_ps(dst + 8, hi);
+    } else {
+        float tmp[PEQA_NR] ALIGN32;
+        _mm256_store_ps(tmp, lo), _mm256_store_ps(tmp + 8, hi);
+        memcpy(dst, tmp, (size_t)nr * sizeof(float));
+    }
+}
+
+/* Y[m, 16 t .. 16 (t + nt) - 1] for one row x of X (only rows < n1 stored). Lane u of the
+ * arrays is half u & 1 of tile t + (u >> 1). */
+INLINE void gemv_tiles(const peqa_qw *w, int bits, int nt, int64_t t, int64_t n1,
+                       const float *xr, float *yr)
+{
+    const int64_t K = w->k, G = w->ng, g = w->g, cstride = (int64_t)bits * PEQA_NR;
+    const uint32_t *tile[GT];
+    const float *st[GT], *zt[GT];
+    __m256 y[2 * GT];
+#pragma GCC unroll 4
+    for (int v = 0; v < nt; v++) {
+        tile[v] = peqa_cell(w, t + v, 0);
+        st[v] = w->s + (t + v) * G * PEQA_NR, zt[v] = w->z + (t + v) * G * PEQA_NR;
+        y[2 * v] = y[2 * v + 1] = _mm256_setzero_ps();
+    }
+    for (int64_t j = 0; j < G; j++) {
+        const int64_t ka = j * g, kb = imin(ka + g, K);
+        __m256 z[2 * GT], p[2 * GT];
+#pragma GCC unroll 8
+        for (int u = 0; u < 2 * nt; u++) {
+            z[u] = _mm256_loadu_ps(zt[u >> 1] + j * PEQA_NR + 8 * (u & 1));
+            p[u] = _mm256_setzero_ps();
+        }
+        int64_t k = ka;
+        for (; k + PEQA_KB <= kb; k += PEQA_KB) {
+            const uint32_t *cell[GT];
+#pragma GCC unroll 4
+            for (int v = 0; v < nt; v++) cell[v] = tile[v] + k / PEQA_KB * cstride;
+            gemv_cells(nt, cell, bits, xr + k, z, p);
+        }
+        if (k < kb) { /* the last k-block of the row, shorter than 32: decoded, then consumed */
+            float d[PEQA_KB * PEQA_NR] ALIGN32;
+            for (int v = 0; v < nt; v++) {
+                cell_sub_z(tile[v] + k / PEQA_KB * cstride, bits, z[2 * v], z[2 * v + 1], d);
+                for (int64_t kk = 0; kk < kb - k; kk++) {
+                    __m256 xb = _mm256_broadcast_ss(xr + k + kk);
+                    p[2 * v] = _mm256_fmadd_ps(xb, _mm256_load_ps(d + kk * PEQA_NR), p[2 * v]);
+                    p[2 * v + 1] = _mm256_fmadd_ps(xb, _mm256_load_ps(d + kk * PEQA_NR + 8), p[2 * v + 1]);
+                }
+            }
+        }
+#pragma GCC unroll 8
+        for (int u = 0; u < 2 * nt; u++)
+            y[u] = _mm256_fmadd_ps(_mm256_loadu_ps(st[u >> 1] + j * PEQA_NR + 8 * (u & 1)), p[u], y[u]);
+    }
+#pragma GCC unroll 4
+    for (int v = 0; v < nt; v++)
+        store_rows16(yr + (t + v) * PEQA_NR, n1 - (t + v) * PEQA_NR, y[2 * v], y[2 * v + 1]);
+}
+
+INLINE void gemv_impl(const peqa_qw *w, int bits, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                      const float *x, int64_t ldx, float *y, int64_t ldy)
+{
+    const int64_t t0 = n0 / PEQA_NR, t1 = (n1 + PEQA_NR - 1) / PEQA_NR;
+    for (int64_t m = m0; m < m1; m++) {
+        int64_t t = t0;
+        for (; t + GT <= t1; t += GT) gemv_tiles(w, bits, GT, t, n1, x + m * ldx, y + m * ldy);
+        for (; t < t1; t++) gemv_tiles(w, bits, 1, t, n1, x + m * ldx, y + m * ldy);
+    }
+}
+
+/* ---- fwd_gemm: M > 1 ---------------------------------------------------------------------
+ * Blocking (BLIS style), per thread task [m0, m1) x [n0, n1):
+ *     for each row block of MC rows of X:
+ *       for each tile t (16 rows n):
+ *         yb = 0
+ *         for each k-chunk of KC columns:
+ *           decode the chunk to wb[kk][16] = (float)q − z  (KC x 16 floats, L1)
+ *           for each micro-block of MR = 6 rows of X: the 6 x 16 kernel over the chunk,
+ *             split at group boundaries: p continues in pb between chunks of one group,
+ *             and at a group end yb = fma(s, p, yb)
+ *         write yb (rows < N only)
+ * (float)q − z is one rounding however it is staged, so decoding into wb changes no bit, and
+ * the per-lane fma chains run over k in the reference's order. The decode (about 9 vector ops
+ * per k for 16 rows) is shared by MC/MR = 16 micro-blocks of 12 FMAs per k each. */
+#define MR 6
+#define MC 96
+#define KC 256
+_Static_assert(KC % PEQA_KB == 0 && MC % MR == 0, "chunk sizes");
+
+/* The micro-kernel. Rows i < mr of X (x + i ldx), 16 lanes of wb, kn columns:
+ *     p[i][l] = (first ? 0 : pb[i][l]);  for kk < kn: p[i][l] = fma(x[i][kk], wb[kk][l], p[i][l])
+ *     last ? yb[i][l] = fma(s[l], p[i][l], yb[i][l]) : pb[i][l] = p[i][l]
+ * Register plan for mr = 6: 12 accumulators + 2 wb vectors + 1 broadcast = 15 ymm. Twelve
+ * independent chains cover the FMA latency (4) x the 2 FMA pipes with room; per kk 2 aligned
+ * loads of wb and 6 broadcasts feed 12 FMAs. mr is a constant at each instantiation. */
+INLINE void micro(int mr, const float *wb, int64_t kn, const float *x, int64_t ldx, float *pb,
+                  int first, int last, const float *s, float *yb)
+{
+    __m256 a[MR][2];
+#pragma GCC unroll 8
+    for (int i = 0; i < mr; i++) {
+        a[i][0] = first ? _mm256_setzero_ps() : _mm256_load_ps(pb + i * PEQA_NR);
+        a[i][1] = first ? _mm256_setzero_ps() : _mm256_load_ps(pb + i * PEQA_NR + 8);
+    }
+#pragma GCC unroll 4
+    for (int64_t kk = 0; kk < kn; kk++) {
+        __m256 w0 = _mm256_load_ps(wb + kk * PEQA_NR), w1 = _mm256_load_ps(wb + kk * PEQA_NR + 8);
+#pragma GCC unroll 8
+        for (int i = 0; i < mr; i++) {
+            __m256 xb = _mm256_broadcast_ss(x + i * ldx + kk);
+            a[i][0] = _mm256_fmadd_ps(xb, w0, a[i][0]);
+            a[i][1] = _mm256_fmadd_ps(xb, w1, a[i][1]);
+        }
+    }
+    if (last) {
+        __m256 s0 = _mm256_loadu_ps(s), s1 = _mm256_loadu_ps(s + 8);
+#pragma GCC unroll 8
+        for (int i = 0; i < mr; i++) {
+            _mm256_store_ps(yb + i * PEQA_NR, _mm256_fmadd_ps(s0, a[i][0], _mm256_load_ps(yb + i * PEQA_NR)));
+            _mm256_store_ps(yb + i * PEQA_NR + 8, _mm256_fmadd_ps(s1, a[i][1], _mm256_load_ps(yb + i * PEQA_NR + 8)));
+        }
+    } else {
+#pragma GCC unroll 8
+        for (int i = 0; i < mr; i++) {
+            _mm256_store_ps(pb + i * PEQA_NR, a[i][0]);
+            _mm256_store_ps(pb + i * PEQA_NR + 8, a[i][1]);
+        }
+    }
+}
+
+static void micro_6(const float *wb, int64_t kn, const float *x, int64_t ldx, float *pb, int first,
+                    int last, const float *s, float *yb)
+{
+    micro(6, wb, kn, x, ldx, pb, first, last, s, yb);
+}
+/* The row tail of a row block (1 .. 5 rows), one instantiation per count. */
+static void micro_tail(int mr, const float *wb, int64_t kn, const float *x, int64_t ldx, float *pb,
+                       int first, int last, const float *s, float *yb)
+{
+    switch (mr) {
+    case 1: micro(1, wb, kn, x, ldx, pb, first, last, s, yb); break;
+    case 2: micro(2, wb, kn, x, ldx, pb, first, last, s, yb); break;
+    case 3: micro(3, wb, kn, x, ldx, pb, first, last, s, yb); break;
+    case 4: micro(4, wb, kn, x, ldx, pb, first, last, s, yb); break;
+    default: micro(5, wb, kn, x, ldx, pb, first, last, s, yb); break;
+    }
+}
+
+static void gemm_impl(const peqa_qw *w, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                      const float *x, int64_t ldx, float *y, int64_t ldy)
+{
+    const int64_t K = w->k, G = w->ng, g = w->g;
+    const int bits = w->bits;
+    float wb[KC * PEQA_NR] ALIGN32;
+    float pb[MC * PEQA_NR] ALIGN32, yb[MC * PEQA_NR] ALIGN32;
+    for (int64_t mb = m0; mb < m1; mb += MC) {
+        const int64_t mc = imin(MC, m1 - mb);
+        for (int64_t t = n0 / PEQA_NR; t * PEQA_NR < n1; t++) {
+            const float *st = w->s + t * G * PEQA_NR, *zt = w->z + t * G * PEQA_NR;
+            memset(yb, 0, (size_t)mc * PEQA_NR * sizeof(float));
+            for (int64_t kc = 0; kc < K; kc += KC) {
+                const int64_t kn = imin(KC, K - kc);
+                for (int64_t c = kc / PEQA_KB; c * PEQA_KB < kc + kn; c++) {
+                    const float *zj = zt + (c * PEQA_KB / g) * PEQA_NR;
+                    cell_sub_z(peqa_cell(w, t, c), bits, _mm256_loadu_ps(zj), _mm256_loadu_ps(zj + 8),
+                               wb + (c * PEQA_KB - kc) * PEQA_NR);
+                }
+                for (int64_t mi = 0; mi < mc; mi += MR) {
+                    const int mr = (int)imin(MR, mc - mi);
+                    const float *xm = x + (mb + mi) * ldx;
+                    /* segments of the chunk inside one group each */
+                    for (int64_t ka = kc, kb; ka < kc + kn; ka = kb) {
+                        int64_t j = ka / g, gend = imin((j + 1) * g, K);
+                        kb = imin(gend, kc + kn);
+                        int first = ka == j * g, last = kb == gend;
+                        if (mr == MR)
+                            micro_6(wb + (ka - kc) * PEQA_NR, kb - ka, xm + ka, ldx, pb + mi * PEQA_NR,
+                                    first, last, st + j * PEQA_NR, yb + mi * PEQA_NR);
+                        else
+                            micro_tail(mr, wb + (ka - kc) * PEQA_NR, kb - ka, xm + ka, ldx,
+                                       pb + mi * PEQA_NR, first, last, st + j * PEQA_NR, yb + mi * PEQA_NR);
+                    }
+                }
+            }
+            for (int64_t i = 0; i < mc; i++)
+                store_rows16(y + (mb + i) * ldy + t * PEQA_NR, n1 - t * PEQA_NR,
+                             _mm256_load_ps(yb + i * PEQA_NR), _mm256_load_ps(yb + i * PEQA_NR + 8));
+        }
+    }
+}
+
+/* ---- the slots ------------------------------------------------------------------------- */
+
+#define PEQA_QGEMM_AVX2_BITS(B)                                                                   \
+    static void peqa_unpack_q##B##_16x32__avx2(const peqa_qw *w, int64_t n0, int64_t n1,         \
+                                               uint8_t *codes, int64_t ldc)                      \
+    {                                                                                             \
+        unpack_impl(w, n0, n1, codes, ldc);                                                       \
+    }                                                                                             \
+    static void peqa_dequant_q##B##_16x32__avx2(const peqa_qw *w, int64_t n0, int64_t n1,        \
+                                                float *out, int64_t ldo)                          \
+    {                                                                                             \
+        dequant_impl(w, n0, n1, out, ldo);                                                        \
+    }                                                                                             \
+    static void peqa_fwd_gemv_q##B##_1x16__avx2(const peqa_qw *w, int64_t m0, int64_t m1,        \
+                                                int64_t n0, int64_t n1, const float *x,           \
+                                                int64_t ldx, float *y, int64_t ldy)               \
+    {                                                                                             \
+        gemv_impl(w, B, m0, m1, n0, n1, x, ldx, y, ldy);                                          \
+    }                                                                                             \
+    static void peqa_fwd_gemm_q##B##_6x16__avx2(const peqa_qw *w, int64_t m0, int64_t m1,        \
+                                                int64_t n0, int64_t n1, const float *x,           \
+                                                int64_t ldx, float *y, int64_t ldy)               \
+    {                                                                                             \
+        gemm_impl(w, m0, m1, n0, n1, x, ldx, y, ldy);                                             \
+    }
+
+PEQA_QGEMM_AVX2_BITS(2)
+PEQA_QGEMM_AVX2_BITS(3)
+PEQA_QGEMM_AVX2_BITS(4)
+PEQA_QGEMM_AVX2_BITS(8)
+
+#define PEQA_QGEMM_AVX2_SET(k, B)                                                                 \
+    do {                                                                                          \
+        int b_ = peqa_bits_index(B);                                                              \
+        (k)->unpack[b_] = peqa_unpack_q##B##_16x32__avx2;                                         \
+        (k)->unpack_name[b_] = "peqa_unpack_q" #B "_16x32__avx2";                                 \
+        (k)->dequant[b_] = peqa_dequant_q##B##_16x32__avx2;                                       \
+        (k)->dequant_name[b_] = "peqa_dequant_q" #B "_16x32__avx2";                               \
+        (k)->fwd_gemv[b_] = peqa_fwd_gemv_q##B##_1x16__avx2;                                      \
+        (k)->fwd_gemv_name[b_] = "peqa_fwd_gemv_q" #B "_1x16__avx2";                              \
+        (k)->fwd_gemm[b_] = peqa_fwd_gemm_q##B##_6x16__avx2;                                      \
+        (k)->fwd_gemm_name[b_] = "peqa_fwd_gemm_q" #B "_6x16__avx2";                              \
+    } while (0)
 
 void peqa_init_qgemm__avx2(peqa_kernels *k, unsigned features)
 {
-    (void)k, (void)features;
+    if (!(features & PEQA_CPU_AVX2)) return;
+    PEQA_QGEMM_AVX2_SET(k, 2);
+    PEQA_QGEMM_AVX2_SET(k, 3);
+    PEQA_QGEMM_AVX2_SET(k, 4);
+    PEQA_QGEMM_AVX2_SET(k, 8);
 }
