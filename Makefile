@@ -21,7 +21,8 @@ else
 KERNEL_ISA_SRC :=
 endif
 
-LIB_SRC  := $(filter-out src/cli.c,$(wildcard src/*.c)) $(wildcard kernels/ref/*.c) $(KERNEL_ISA_SRC)
+CLI_SRC  := $(wildcard src/cli*.c)
+LIB_SRC  := $(filter-out $(CLI_SRC),$(wildcard src/*.c)) $(wildcard kernels/ref/*.c) $(KERNEL_ISA_SRC)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
@@ -48,7 +49,7 @@ $(BUILD)/libpeqa.a: $(LIB_OBJ)
 $(BUILD)/libpeqa.so: $(LIB_OBJ)
 	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/peqa: $(BUILD)/src/cli.o $(BUILD)/libpeqa.a
+$(BUILD)/peqa: $(CLI_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libpeqa.a
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 # Convenience link at the top level for the README's commands.

@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "peqa.h"
+#include <stdarg.h>
+#include "cli.h"
 
 static const char *prog = "peqa";
 
@@ -32,49 +33,111 @@ static void usage(FILE *f)
             peqa_version());
 }
 
-static void die(const char *what)
+void cli_die(const char *fmt, ...)
 {
-    fprintf(stderr, "%s: %s\n", prog, what);
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
     exit(1);
 }
 
-static void die_status(const char *what, peqa_status st)
+void cli_die_status(const char *what, peqa_status st)
 {
     fprintf(stderr, "%s: %s: %s (%s)\n", prog, what, peqa_status_string(st), peqa_last_error());
     exit(1);
+}
+
+static void bad_arg(const char *cmd, const char *msg)
+{
+    fprintf(stderr, "%s %s: %s (see 'peqa %s --help')\n", prog, cmd, msg, cmd);
+    exit(2);
+}
+
+void cli_parse(const char *cmd, int argc, char **argv, cli_opt *opts, int nopts, peqa_ctx_options *ctxopt,
+               const char *help)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(help, stdout);
+            exit(0);
+        }
+        if (!strcmp(a, "--isa") || !strcmp(a, "--threads")) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "option %s needs a value", a);
+            if (i + 1 >= argc) bad_arg(cmd, msg);
+            const char *v = argv[++i];
+            if (!strcmp(a, "--isa")) {
+                ctxopt->isa = v;
+            } else {
+                char *end;
+                long t = strtol(v, &end, 10);
+                snprintf(msg, sizeof msg, "--threads '%.200s': expected a whole number from 1 to 1024", v);
+                if (*end || end == v || t < 1 || t > 1024) bad_arg(cmd, msg);
+                ctxopt->threads = (int)t;
+            }
+            continue;
+        }
+        int found = 0;
+        for (int o = 0; o < nopts && !found; o++) {
+            if (strcmp(a, opts[o].name)) continue;
+            found = 1;
+            if (opts[o].kind == CLI_FLAG) {
+                *(int *)opts[o].out = 1;
+                continue;
+            }
+            char msg[512];
+            snprintf(msg, sizeof msg, "option %s needs a value", a);
+            if (i + 1 >= argc) bad_arg(cmd, msg);
+            const char *v = argv[++i];
+            char *end;
+            if (opts[o].kind == CLI_STR) {
+                *(const char **)opts[o].out = v;
+            } else if (opts[o].kind == CLI_INT) {
+                long long x = strtoll(v, &end, 10);
+                snprintf(msg, sizeof msg, "%s '%.200s': expected a whole number from %.0f to %.0f", a, v,
+                         opts[o].lo, opts[o].hi);
+                if (*end || end == v || (double)x < opts[o].lo || (double)x > opts[o].hi) bad_arg(cmd, msg);
+                *(int64_t *)opts[o].out = x;
+            } else {
+                double x = strtod(v, &end);
+                snprintf(msg, sizeof msg, "%s '%.200s': expected a number from %g to %g", a, v, opts[o].lo, opts[o].hi);
+                if (*end || end == v || !(x >= opts[o].lo && x <= opts[o].hi)) bad_arg(cmd, msg);
+                *(double *)opts[o].out = x;
+            }
+        }
+        if (!found) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "unknown option or stray argument '%.200s'", a);
+            bad_arg(cmd, msg);
+        }
+    }
+}
+
+peqa_ctx *cli_ctx(const peqa_ctx_options *o)
+{
+    peqa_ctx *ctx;
+    peqa_status st = peqa_ctx_create(o, &ctx);
+    if (st) cli_die_status("cannot set up", st);
+    return ctx;
 }
 
 /* Parses the options every command shares; unknown options are an error. */
 static peqa_ctx *ctx_from_args(int argc, char **argv, const char *cmd)
 {
     peqa_ctx_options o = {0};
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
-            o.isa = argv[++i];
-        } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || end == argv[i] || v < 1 || v > 1024) {
-                fprintf(stderr, "%s %s: --threads '%s': expected a whole number from 1 to 1024\n", prog, cmd, argv[i]);
-                exit(2);
-            }
-            o.threads = (int)v;
-        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            exit(0);
-        } else {
-            fprintf(stderr, "%s %s: unknown option '%s' (see 'peqa help')\n", prog, cmd, argv[i]);
-            exit(2);
-        }
-    }
-    peqa_ctx *ctx;
-    peqa_status st = peqa_ctx_create(&o, &ctx);
-    if (st) die_status("cannot set up", st);
-    return ctx;
+    static char help[4096];
+    snprintf(help, sizeof help, "usage: peqa %s [--isa NAME] [--threads N]\n", cmd);
+    cli_parse(cmd, argc, argv, NULL, 0, &o, help);
+    return cli_ctx(&o);
 }
 
 static int cmd_info(int argc, char **argv)
 {
+    if (argc > 0 && argv[0][0] != '-') return cmd_info_model(argc, argv);
     peqa_ctx *ctx = ctx_from_args(argc, argv, "info");
     static const char *const slots[] = {"unpack", "dequant", "fwd_gemv", "fwd_gemm", "gscale",
                                         "gzero", "ginput", "fwd_i8_gemv", "fwd_i8_gemm"};
@@ -93,7 +156,7 @@ static int cmd_info(int argc, char **argv)
     return 0;
 }
 
-static double now(void)
+double cli_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -126,7 +189,7 @@ static int cmd_selftest(int argc, char **argv)
     peqa_ctx_options ro = {.threads = 1, .isa = "scalar"};
     peqa_ctx *ref;
     peqa_status st = peqa_ctx_create(&ro, &ref);
-    if (st) die_status("cannot create the reference context", st);
+    if (st) cli_die_status("cannot create the reference context", st);
     const int64_t m = 24, n = 288, k = 1000, g = 128, ng = (k + g - 1) / g, nb = (k + 31) / 32;
     float *w = malloc(sizeof(float) * (size_t)(n * k)), *x = malloc(sizeof(float) * (size_t)(m * k));
     float *dy = malloc(sizeof(float) * (size_t)(m * n)), *wd = malloc(sizeof(float) * (size_t)(n * k));
@@ -136,9 +199,9 @@ static int cmd_selftest(int argc, char **argv)
         y[i] = malloc(sizeof(float) * (size_t)(m * n)), yi[i] = malloc(sizeof(float) * (size_t)(m * n));
         ds[i] = malloc(sizeof(float) * (size_t)(n * ng)), dx[i] = malloc(sizeof(float) * (size_t)(m * k));
         xs[i] = malloc(sizeof(float) * (size_t)(m * nb)), xq[i] = malloc((size_t)(m * k));
-        if (!y[i] || !yi[i] || !ds[i] || !dx[i] || !xs[i] || !xq[i]) die("out of memory");
+        if (!y[i] || !yi[i] || !ds[i] || !dx[i] || !xs[i] || !xq[i]) cli_die("out of memory");
     }
-    if (!w || !x || !dy || !wd || !yfp) die("out of memory");
+    if (!w || !x || !dy || !wd || !yfp) cli_die("out of memory");
     for (int64_t i = 0; i < n * k; i++) w[i] = 0.05f * frand();
     for (int64_t i = 0; i < m * k; i++) x[i] = frand();
     for (int64_t i = 0; i < m * n; i++) dy[i] = frand();
@@ -158,20 +221,20 @@ static int cmd_selftest(int argc, char **argv)
     for (int bi = 0; bi < 4; bi++) {
         peqa_qtensor *t;
         if ((st = peqa_qtensor_create(n, k, bits_list[bi], g, &t)) || (st = peqa_qtensor_quantize_rtn(t, w, k)))
-            die_status("quantize", st);
+            cli_die_status("quantize", st);
         double tf = 0, tb = 0, tr = 0;
         for (int side = 0; side < 2; side++) {
             peqa_ctx *c = side ? ref : ctx;
-            double t0 = now();
-            if ((st = peqa_linear_forward(c, t, m, x, k, y[side], n))) die_status("forward", st);
-            double t1 = now();
+            double t0 = cli_now();
+            if ((st = peqa_linear_forward(c, t, m, x, k, y[side], n))) cli_die_status("forward", st);
+            double t1 = cli_now();
             if ((st = peqa_linear_grad_scale(c, t, m, x, k, dy, n, ds[side])) ||
                 (st = peqa_linear_grad_input(c, t, m, dy, n, dx[side], k)))
-                die_status("backward", st);
-            double t2 = now();
+                cli_die_status("backward", st);
+            double t2 = cli_now();
             if ((st = peqa_act_quantize(c, m, k, x, k, xq[side], k, xs[side], nb)) ||
                 (st = peqa_linear_forward_i8(c, t, m, xq[side], k, xs[side], nb, yi[side], n)))
-                die_status("int8 forward", st);
+                cli_die_status("int8 forward", st);
             if (side) tr = t2 - t0;
             else tf = t1 - t0, tb = t2 - t1;
         }
@@ -214,6 +277,13 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(cmd, "selftest")) return cmd_selftest(argc - 2, argv + 2);
+    static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
+        {"eval", cmd_eval},         {"generate", cmd_generate}, {"tokenize", cmd_tokenize},
+        {"convert", cmd_convert},   {"quantize", cmd_quantize}, {"finetune", cmd_finetune},
+        {"demo", cmd_demo},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 2, argv + 2);
     fprintf(stderr, "%s: unknown command '%s' (see 'peqa help')\n", prog, cmd);
     return 2;
 }
