@@ -20,6 +20,14 @@ static void usage(FILE *f)
             "  selftest   run every kernel on generated layers, check the selected ISA against the\n"
             "             scalar reference bit for bit, and print errors and timings\n"
             "  info       CPU features, the selected ISA, and which kernel fills each slot\n"
+            "  info MODEL a model's config, parameter counts, bytes and activation memory\n"
+            "  eval       perplexity of a model over a token file (llm.c shard or text)\n"
+            "  generate   sample text from a model with a KV cache\n"
+            "  tokenize   text -> llm.c token shard (byte tokenizer or llama2.c tokenizer.bin)\n"
+            "  convert    llama2.c checkpoint -> Hugging Face safetensors + config.json\n"
+            "  quantize   RTN-quantize a model's linear layers (2/3/4/8 bits, group size)\n"
+            "  finetune   PEQA: train only the scales of a quantized model on a task\n"
+            "  demo       the built-in end-to-end demo\n"
             "  version    print the version\n"
             "  help       this text (also: peqa <command> --help)\n"
             "\n"
@@ -281,6 +289,7 @@ int main(int argc, char **argv)
         {"eval", cmd_eval},         {"generate", cmd_generate}, {"tokenize", cmd_tokenize},
         {"convert", cmd_convert},   {"quantize", cmd_quantize}, {"finetune", cmd_finetune},
         {"demo", cmd_demo},
+        {"init-model", cmd_init_model}, /* hidden developer command (tests/cli_test.sh) */
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 2, argv + 2);

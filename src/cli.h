@@ -32,6 +32,7 @@ int cmd_generate(int argc, char **argv);   /* src/cli_model.c */
 int cmd_tokenize(int argc, char **argv);   /* src/cli_model.c */
 int cmd_convert(int argc, char **argv);    /* src/cli_model.c */
 int cmd_info_model(int argc, char **argv); /* src/cli_model.c: peqa info MODEL */
+int cmd_init_model(int argc, char **argv); /* src/cli_model.c: hidden, a random model for tests */
 int cmd_quantize(int argc, char **argv);   /* src/cli_train.c */
 int cmd_finetune(int argc, char **argv);   /* src/cli_train.c */
 int cmd_demo(int argc, char **argv);       /* src/cli_demo.c */
