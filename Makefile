@@ -26,7 +26,7 @@ LIB_SRC  := $(filter-out $(CLI_SRC),$(wildcard src/*.c)) $(wildcard kernels/ref/
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-HDRS     := $(wildcard src/*.h kernels/*.h tests/*.h)
+HDRS     := $(wildcard src/*.h kernels/*.h kernels/*/*.h tests/*.h)
 
 # Per-file ISA flags, chosen by the file name's suffix.
 isaflags = $(strip \

@@ -35,7 +35,9 @@
 #include "../peqa_kernels.h"
 
 /* The per-bit-width wrappers pass `bits` as a literal; forcing the drivers inline lets the
- * compiler fold every `switch (bits)` out of the inner loops. */
+ * compiler fold every `switch (bits)` out of the inner loops. Small fixed loops over quads,
+ * lanes and column groups carry `#pragma GCC unroll` so that the little arrays of registers
+ * they index (accumulators, codes) are scalarised into registers instead of living on the stack. */
 #define PEQA_NEON_INLINE static inline __attribute__((always_inline))
 
 /* Blocking of the fp32 kernels (cache sizes only: they never change a result, because every
@@ -45,7 +47,10 @@
 enum { NEON_MC = 64, NEON_KC = 256, NEON_NC = 64 };
 _Static_assert(NEON_KC % PEQA_KB == 0 && NEON_NC % PEQA_NR == 0, "panels hold whole cells");
 
-static inline int64_t neon_min(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t neon_min(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
 
 /* ---- decoding a cell ------------------------------------------------------------------------ */
 
@@ -82,6 +87,7 @@ static const uint8_t neon_col_idx[4][16] = {
 
 PEQA_NEON_INLINE void neon_col_idx_load(uint8x16_t idx[4])
 {
+#pragma GCC unroll 4
     for (int i = 0; i < 4; i++) idx[i] = vld1q_u8(neon_col_idx[i]);
 }
 
@@ -95,7 +101,9 @@ PEQA_NEON_INLINE float32x4_t neon_col_f32(uint32x4_t c4, uint8x16_t idx)
  * laid end to end, so each quad is a 4 x 4 transpose of 32-bit lanes, twice (j = 0..3, 4..7). */
 PEQA_NEON_INLINE void neon_cell_rows(const uint32_t *cell, int bits, uint8_t R[16][32])
 {
+#pragma GCC unroll 4
     for (int q = 0; q < 4; q++)
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             uint32x4_t m0 = neon_codes4(cell, bits, 4 * h + 0, q), m1 = neon_codes4(cell, bits, 4 * h + 1, q);
             uint32x4_t m2 = neon_codes4(cell, bits, 4 * h + 2, q), m3 = neon_codes4(cell, bits, 4 * h + 3, q);
@@ -115,11 +123,13 @@ PEQA_NEON_INLINE void neon_cell_rows(const uint32_t *cell, int bits, uint8_t R[1
 PEQA_NEON_INLINE void neon_deq_row32(const uint8_t *codes, float s, float z, float *out)
 {
     float32x4_t sv = vdupq_n_f32(s), zv = vdupq_n_f32(z);
+#pragma GCC unroll 2
     for (int h = 0; h < 2; h++) {
         uint8x16_t b = vld1q_u8(codes + 16 * h);
         uint16x8_t lo = vmovl_u8(vget_low_u8(b)), hi = vmovl_high_u8(b);
         uint32x4_t u[4] = {vmovl_u16(vget_low_u16(lo)), vmovl_high_u16(lo), vmovl_u16(vget_low_u16(hi)),
                            vmovl_high_u16(hi)};
+#pragma GCC unroll 4
         for (int v = 0; v < 4; v++)
             vst1q_f32(out + 16 * h + 4 * v, vmulq_f32(sv, vsubq_f32(vcvtq_f32_u32(u[v]), zv)));
     }
@@ -134,9 +144,12 @@ PEQA_NEON_INLINE void neon_panel_cell(const uint32_t *cell, int bits, const floa
 {
     uint8x16_t idx[4];
     neon_col_idx_load(idx);
+#pragma GCC unroll 8
     for (int j = 0; j < 8; j++)
+#pragma GCC unroll 4
         for (int q = 0; q < 4; q++) {
             uint32x4_t c4 = neon_codes4(cell, bits, j, q);
+#pragma GCC unroll 4
             for (int i = 0; i < 4; i++)
                 vst1q_f32(D + (4 * j + i) * 16 + 4 * q, vsubq_f32(neon_col_f32(c4, idx[i]), z[q]));
         }
@@ -179,21 +192,27 @@ PEQA_NEON_INLINE void neon_mk_4x16(const float *B, int64_t ldb, int64_t nk, cons
                                    float32x4_t c[16])
 {
     const float *a0 = A, *a1 = A + lda, *a2 = A + 2 * lda, *a3 = A + 3 * lda;
+    float32x4_t r[16]; /* a private copy the compiler keeps in registers across the loop */
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) r[i] = c[i];
     int64_t k = 0;
     for (; k + 4 <= nk; k += 4) {
-        float32x4_t x0 = vld1q_f32(a0 + k), x1 = vld1q_f32(a1 + k), x2 = vld1q_f32(a2 + k), x3 = vld1q_f32(a3 + k);
-        neon_fma_4x16(c, B + (k + 0) * ldb, vdupq_laneq_f32(x0, 0), vdupq_laneq_f32(x1, 0),
+        float32x4_t x0 = vld1q_f32(a0 + k), x1 = vld1q_f32(a1 + k), x2 = vld1q_f32(a2 + k),
+                    x3 = vld1q_f32(a3 + k);
+        neon_fma_4x16(r, B + (k + 0) * ldb, vdupq_laneq_f32(x0, 0), vdupq_laneq_f32(x1, 0),
                       vdupq_laneq_f32(x2, 0), vdupq_laneq_f32(x3, 0));
-        neon_fma_4x16(c, B + (k + 1) * ldb, vdupq_laneq_f32(x0, 1), vdupq_laneq_f32(x1, 1),
+        neon_fma_4x16(r, B + (k + 1) * ldb, vdupq_laneq_f32(x0, 1), vdupq_laneq_f32(x1, 1),
                       vdupq_laneq_f32(x2, 1), vdupq_laneq_f32(x3, 1));
-        neon_fma_4x16(c, B + (k + 2) * ldb, vdupq_laneq_f32(x0, 2), vdupq_laneq_f32(x1, 2),
+        neon_fma_4x16(r, B + (k + 2) * ldb, vdupq_laneq_f32(x0, 2), vdupq_laneq_f32(x1, 2),
                       vdupq_laneq_f32(x2, 2), vdupq_laneq_f32(x3, 2));
-        neon_fma_4x16(c, B + (k + 3) * ldb, vdupq_laneq_f32(x0, 3), vdupq_laneq_f32(x1, 3),
+        neon_fma_4x16(r, B + (k + 3) * ldb, vdupq_laneq_f32(x0, 3), vdupq_laneq_f32(x1, 3),
                       vdupq_laneq_f32(x2, 3), vdupq_laneq_f32(x3, 3));
     }
     for (; k < nk; k++)
-        neon_fma_4x16(c, B + k * ldb, vld1q_dup_f32(a0 + k), vld1q_dup_f32(a1 + k), vld1q_dup_f32(a2 + k),
+        neon_fma_4x16(r, B + k * ldb, vld1q_dup_f32(a0 + k), vld1q_dup_f32(a1 + k), vld1q_dup_f32(a2 + k),
                       vld1q_dup_f32(a3 + k));
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) c[i] = r[i];
 }
 
 PEQA_NEON_INLINE void neon_fma_1x16(float32x4_t c[4], const float *b, float32x4_t a)
@@ -218,10 +237,12 @@ PEQA_NEON_INLINE void neon_mk_1x16(const float *B, int64_t ldb, int64_t nk, cons
 /* c[i] = 0 (first pass) or the n values parked at p (later passes). */
 PEQA_NEON_INLINE void neon_acc_init(float32x4_t *c, int n, const float *p)
 {
+#pragma GCC unroll 16
     for (int i = 0; i < n; i++) c[i] = p ? vld1q_f32(p + 4 * i) : vdupq_n_f32(0.0f);
 }
 PEQA_NEON_INLINE void neon_acc_park(const float32x4_t *c, int n, float *p)
 {
+#pragma GCC unroll 16
     for (int i = 0; i < n; i++) vst1q_f32(p + 4 * i, c[i]);
 }
 
@@ -232,11 +253,13 @@ PEQA_NEON_INLINE void neon_acc_park(const float32x4_t *c, int n, float *p)
 PEQA_NEON_INLINE void neon_load_tile(const float *p, int nv, float32x4_t v[4])
 {
     if (nv == PEQA_NR) {
+#pragma GCC unroll 4
         for (int q = 0; q < 4; q++) v[q] = vld1q_f32(p + 4 * q);
         return;
     }
     float tmp[PEQA_NR] = {0};
     memcpy(tmp, p, (size_t)nv * sizeof(float));
+#pragma GCC unroll 4
     for (int q = 0; q < 4; q++) v[q] = vld1q_f32(tmp + 4 * q);
 }
 
@@ -254,7 +277,9 @@ PEQA_NEON_INLINE int8x16_t neon_codes4_s8(const uint32_t *cell, int bits, int j,
 /* panel[(4 j + q) * 16 ..] = codes4_s8(j, q): the whole cell, 512 bytes. */
 PEQA_NEON_INLINE void neon_i8_panel(const uint32_t *cell, int bits, int8_t *panel)
 {
+#pragma GCC unroll 8
     for (int j = 0; j < 8; j++)
+#pragma GCC unroll 4
         for (int q = 0; q < 4; q++) vst1q_s8(panel + (4 * j + q) * 16, neon_codes4_s8(cell, bits, j, q));
 }
 
@@ -277,6 +302,7 @@ PEQA_NEON_INLINE void neon_i8_block_update(const int32x4_t is[4], int32_t xsum, 
 {
     float32x4_t xsv = vdupq_n_f32((float)xsum), xbv = vdupq_n_f32(xsb);
     int32x4_t corr = vdupq_n_s32(bits == 8 ? 128 * xsum : 0);
+#pragma GCC unroll 4
     for (int q = 0; q < 4; q++) {
         float32x4_t t = vfmaq_f32(vcvtq_f32_s32(vaddq_s32(is[q], corr)), negz[q], xsv);
         a[q] = vfmaq_f32(a[q], xbv, t);
@@ -319,6 +345,7 @@ PEQA_NEON_INLINE void neon_fwd_i8_driver(const peqa_qw *w, int bits, int mrmax, 
                 int64_t gk0 = j * w->g, gk1 = neon_min(gk0 + w->g, w->k);
                 const float *zt = w->z + (t * w->ng + j) * PEQA_NR, *st = w->s + (t * w->ng + j) * PEQA_NR;
                 float32x4_t negz[4];
+#pragma GCC unroll 4
                 for (int q = 0; q < 4; q++) negz[q] = vnegq_f32(vld1q_f32(zt + 4 * q));
                 memset(a, 0, sizeof(float) * PEQA_NR * (size_t)mc);
                 for (int64_t c = gk0 / PEQA_KB; c * PEQA_KB < gk1; c++) {
@@ -345,9 +372,11 @@ PEQA_NEON_INLINE void neon_fwd_i8_driver(const peqa_qw *w, int bits, int mrmax, 
                     }
                 }
                 for (int m = 0; m < mc; m++)
+#pragma GCC unroll 4
                     for (int q = 0; q < 4; q++) { /* acc = fmaf(s, a, acc) */
                         float *ap = acc + m * PEQA_NR + 4 * q;
-                        vst1q_f32(ap, vfmaq_f32(vld1q_f32(ap), vld1q_f32(st + 4 * q), vld1q_f32(a + m * PEQA_NR + 4 * q)));
+                        vst1q_f32(ap, vfmaq_f32(vld1q_f32(ap), vld1q_f32(st + 4 * q),
+                                                vld1q_f32(a + m * PEQA_NR + 4 * q)));
                     }
             }
             for (int m = 0; m < mc; m++)
@@ -363,8 +392,9 @@ typedef int32x4_t (*neon_i8_quad_fn)(const uint32_t *cell, int bits, int q, int8
 /* The int8 forward for few activation rows (the M = 1 slot): like the driver above, without a
  * panel: every cell is decoded straight into the dot products, a and acc stay in registers. */
 PEQA_NEON_INLINE void neon_fwd_i8_gemv_driver(const peqa_qw *w, int bits, neon_i8_quad_fn quad, int64_t m0,
-                                              int64_t m1, int64_t n0, int64_t n1, const int8_t *xq, int64_t ldq,
-                                              const float *xs, int64_t ldxs, float *y, int64_t ldy)
+                                              int64_t m1, int64_t n0, int64_t n1, const int8_t *xq,
+                                              int64_t ldq, const float *xs, int64_t ldxs, float *y,
+                                              int64_t ldy)
 {
     _Alignas(16) int8_t xt[PEQA_KB];
     for (int64_t m = m0; m < m1; m++)
@@ -376,16 +406,20 @@ PEQA_NEON_INLINE void neon_fwd_i8_gemv_driver(const peqa_qw *w, int bits, neon_i
                 int64_t gk0 = j * w->g, gk1 = neon_min(gk0 + w->g, w->k);
                 const float *zt = w->z + (t * w->ng + j) * PEQA_NR, *st = w->s + (t * w->ng + j) * PEQA_NR;
                 float32x4_t negz[4], a[4];
+#pragma GCC unroll 4
                 for (int q = 0; q < 4; q++) negz[q] = vnegq_f32(vld1q_f32(zt + 4 * q));
                 neon_acc_init(a, 4, NULL);
                 for (int64_t c = gk0 / PEQA_KB; c * PEQA_KB < gk1; c++) {
-                    const int8_t *xp = neon_xblock(xq + m * ldq + c * PEQA_KB, neon_min(PEQA_KB, w->k - c * PEQA_KB), xt);
+                    const int8_t *xp =
+                        neon_xblock(xq + m * ldq + c * PEQA_KB, neon_min(PEQA_KB, w->k - c * PEQA_KB), xt);
                     int8x16_t xlo = vld1q_s8(xp), xhi = vld1q_s8(xp + 16);
                     const uint32_t *cell = peqa_cell(w, t, c);
                     int32x4_t is[4];
+#pragma GCC unroll 4
                     for (int q = 0; q < 4; q++) is[q] = quad(cell, bits, q, xlo, xhi);
                     neon_i8_block_update(is, neon_sum32_s8(xp), bits, xs[m * ldxs + c], negz, a);
                 }
+#pragma GCC unroll 4
                 for (int q = 0; q < 4; q++) acc[q] = vfmaq_f32(acc[q], vld1q_f32(st + 4 * q), a[q]);
             }
             float out[PEQA_NR];

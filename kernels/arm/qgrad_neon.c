@@ -21,12 +21,14 @@ static void store_tile_strided(const float32x4_t v[4], int nv, float *dst, int64
  * - z, same neon_mk_4x16 sequence over the group's columns, parked between column chunks), then
  * ds = fma(dY[m, n], P[m, n, j], ds) for m ascending. When the group fits one column chunk (g <=
  * NEON_KC, the usual case) its panel is built once and serves every row chunk. */
-PEQA_NEON_INLINE void gscale_rows(float32x4_t ds[4], const float32x4_t *p, int rows, const float *dy, int64_t lddy,
-                                  int nv)
+PEQA_NEON_INLINE void gscale_rows(float32x4_t ds[4], const float32x4_t *p, int rows, const float *dy,
+                                  int64_t lddy, int nv)
 {
+#pragma GCC unroll 4
     for (int i = 0; i < rows; i++) { /* m ascending */
         float32x4_t d[4];
         neon_load_tile(dy + i * lddy, nv, d);
+#pragma GCC unroll 4
         for (int q = 0; q < 4; q++) ds[q] = vfmaq_f32(ds[q], d[q], p[4 * i + q]);
     }
 }
@@ -43,6 +45,7 @@ PEQA_NEON_INLINE void gscale(const peqa_qw *w, int bits, int64_t m, int64_t n0, 
             int64_t gk0 = j * w->g, gk1 = neon_min(gk0 + w->g, w->k);
             const float *zt = w->z + (t * w->ng + j) * PEQA_NR;
             float32x4_t z[4], ds[4];
+#pragma GCC unroll 4
             for (int q = 0; q < 4; q++) z[q] = vld1q_f32(zt + 4 * q);
             neon_acc_init(ds, 4, NULL);
             int one_chunk = gk1 - gk0 <= NEON_KC;
@@ -57,15 +60,19 @@ PEQA_NEON_INLINE void gscale(const peqa_qw *w, int bits, int64_t m, int64_t n0, 
                         float32x4_t p[16];
                         neon_acc_init(p, 16, first ? NULL : P + i * PEQA_NR);
                         neon_mk_4x16(D, PEQA_NR, kc1 - kc0, x + (mc0 + i) * ldx + kc0, ldx, p);
-                        if (last) gscale_rows(ds, p, 4, dyt + (mc0 + i) * lddy, lddy, nv);
-                        else neon_acc_park(p, 16, P + i * PEQA_NR);
+                        if (last)
+                            gscale_rows(ds, p, 4, dyt + (mc0 + i) * lddy, lddy, nv);
+                        else
+                            neon_acc_park(p, 16, P + i * PEQA_NR);
                     }
                     for (; i < mc; i++) {
                         float32x4_t p[4];
                         neon_acc_init(p, 4, first ? NULL : P + i * PEQA_NR);
                         neon_mk_1x16(D, PEQA_NR, kc1 - kc0, x + (mc0 + i) * ldx + kc0, p);
-                        if (last) gscale_rows(ds, p, 1, dyt + (mc0 + i) * lddy, lddy, nv);
-                        else neon_acc_park(p, 4, P + i * PEQA_NR);
+                        if (last)
+                            gscale_rows(ds, p, 1, dyt + (mc0 + i) * lddy, lddy, nv);
+                        else
+                            neon_acc_park(p, 4, P + i * PEQA_NR);
                     }
                 }
             }
@@ -90,9 +97,12 @@ static void group_sums(const float *x, int64_t ldx, int mc, int64_t k0, int64_t 
         float32x4_t acc = vdupq_n_f32(0.0f);
         int64_t k = k0;
         for (; k + 4 <= k1; k += 4) {
-            float32x4_t a0 = vld1q_f32(r0 + k), a1 = vld1q_f32(r1 + k), a2 = vld1q_f32(r2 + k), a3 = vld1q_f32(r3 + k);
-            float64x2_t t0 = vreinterpretq_f64_f32(vtrn1q_f32(a0, a1)), t1 = vreinterpretq_f64_f32(vtrn2q_f32(a0, a1));
-            float64x2_t t2 = vreinterpretq_f64_f32(vtrn1q_f32(a2, a3)), t3 = vreinterpretq_f64_f32(vtrn2q_f32(a2, a3));
+            float32x4_t a0 = vld1q_f32(r0 + k), a1 = vld1q_f32(r1 + k), a2 = vld1q_f32(r2 + k),
+                        a3 = vld1q_f32(r3 + k);
+            float64x2_t t0 = vreinterpretq_f64_f32(vtrn1q_f32(a0, a1)),
+                        t1 = vreinterpretq_f64_f32(vtrn2q_f32(a0, a1));
+            float64x2_t t2 = vreinterpretq_f64_f32(vtrn1q_f32(a2, a3)),
+                        t3 = vreinterpretq_f64_f32(vtrn2q_f32(a2, a3));
             acc = vaddq_f32(acc, vreinterpretq_f32_f64(vtrn1q_f64(t0, t2))); /* column k     of rows 0..3 */
             acc = vaddq_f32(acc, vreinterpretq_f32_f64(vtrn1q_f64(t1, t3))); /* column k + 1 */
             acc = vaddq_f32(acc, vreinterpretq_f32_f64(vtrn2q_f64(t0, t2))); /* column k + 2 */
@@ -135,10 +145,12 @@ PEQA_NEON_INLINE void gzero(const peqa_qw *w, int64_t m, int64_t n0, int64_t n1,
                 for (int i = 0; i < mc; i++) { /* m ascending */
                     float32x4_t d[4], xv = vdupq_n_f32(xs[i]);
                     neon_load_tile(dy + (mc0 + i) * lddy + t * PEQA_NR, nv, d);
+#pragma GCC unroll 4
                     for (int q = 0; q < 4; q++) tv[q] = vfmaq_f32(tv[q], d[q], xv);
                 }
                 if (last) {
                     const float *st = w->s + (t * w->ng + j) * PEQA_NR;
+#pragma GCC unroll 4
                     for (int q = 0; q < 4; q++) tv[q] = vmulq_f32(vnegq_f32(vld1q_f32(st + 4 * q)), tv[q]);
                 }
                 store_tile_strided(tv, nv, dzt, w->ng);
@@ -169,7 +181,8 @@ PEQA_NEON_INLINE void ginput(const peqa_qw *w, int bits, int64_t m0, int64_t m1,
                 int first = nc0 == 0;
                 for (int64_t r0 = 0; r0 < nn; r0 += PEQA_NR) { /* WH rows nc0 .. nc0 + nn - 1 */
                     int64_t t = (nc0 + r0) / PEQA_NR;
-                    const float *st = w->s + (t * w->ng + j) * PEQA_NR, *zt = w->z + (t * w->ng + j) * PEQA_NR;
+                    const float *st = w->s + (t * w->ng + j) * PEQA_NR,
+                                *zt = w->z + (t * w->ng + j) * PEQA_NR;
                     neon_cell_rows(peqa_cell(w, t, c), bits, R);
                     for (int r = 0; r < PEQA_NR && r0 + r < nn; r++)
                         neon_deq_row32(R[r], st[r], zt[r], WH + (r0 + r) * PEQA_KB);
@@ -180,7 +193,8 @@ PEQA_NEON_INLINE void ginput(const peqa_qw *w, int bits, int64_t m0, int64_t m1,
                     for (int h = 0; h < halves; h++) {
                         float32x4_t a[16];
                         float *ap = acc + i * PEQA_KB + 16 * h;
-                        for (int r = 0; r < 4; r++) neon_acc_init(a + 4 * r, 4, first ? NULL : ap + r * PEQA_KB);
+                        for (int r = 0; r < 4; r++)
+                            neon_acc_init(a + 4 * r, 4, first ? NULL : ap + r * PEQA_KB);
                         neon_mk_4x16(WH + 16 * h, PEQA_KB, nn, dyc + (mc0 + i) * lddy, lddy, a);
                         for (int r = 0; r < 4; r++) neon_acc_park(a + 4 * r, 4, ap + r * PEQA_KB);
                     }

@@ -27,17 +27,21 @@ static void qact_block(const float *x, int64_t nk, int8_t *xq, float *d_out)
         src = buf;
     }
     float32x4_t v[8];
+#pragma GCC unroll 8
     for (int i = 0; i < 8; i++) v[i] = vld1q_f32(src + 4 * i);
     float32x4_t mx = vabsq_f32(v[0]);
+#pragma GCC unroll 8
     for (int i = 1; i < 8; i++) mx = vmaxq_f32(mx, vabsq_f32(v[i]));
     float d = vmaxvq_f32(mx) / 127.0f;
     _Alignas(16) int8_t out[PEQA_KB];
     if (d > 0.0f) {
         float32x4_t dv = vdupq_n_f32(d), lo = vdupq_n_f32(-127.0f), hi = vdupq_n_f32(127.0f);
         int16x8_t h[4];
+#pragma GCC unroll 4
         for (int i = 0; i < 4; i++) {
             int32x4_t a = vcvtq_s32_f32(vminq_f32(vmaxq_f32(vrndnq_f32(vdivq_f32(v[2 * i], dv)), lo), hi));
-            int32x4_t b = vcvtq_s32_f32(vminq_f32(vmaxq_f32(vrndnq_f32(vdivq_f32(v[2 * i + 1], dv)), lo), hi));
+            int32x4_t b =
+                vcvtq_s32_f32(vminq_f32(vmaxq_f32(vrndnq_f32(vdivq_f32(v[2 * i + 1], dv)), lo), hi));
             h[i] = vcombine_s16(vmovn_s32(a), vmovn_s32(b)); /* integers in [-127, 127]: exact */
         }
         vst1q_s8(out, vcombine_s8(vmovn_s16(h[0]), vmovn_s16(h[1])));
@@ -55,8 +59,8 @@ static void peqa_qact__neon(int64_t m0, int64_t m1, int64_t k, const float *x, i
     int64_t nb = (k + PEQA_KB - 1) / PEQA_KB;
     for (int64_t m = m0; m < m1; m++)
         for (int64_t b = 0; b < nb; b++)
-            qact_block(x + m * ldx + b * PEQA_KB, neon_min(PEQA_KB, k - b * PEQA_KB), xq + m * ldq + b * PEQA_KB,
-                       xs + m * ldxs + b);
+            qact_block(x + m * ldx + b * PEQA_KB, neon_min(PEQA_KB, k - b * PEQA_KB),
+                       xq + m * ldq + b * PEQA_KB, xs + m * ldxs + b);
 }
 
 /* ---- integer dot products without sdot ------------------------------------------------------
@@ -70,6 +74,7 @@ PEQA_NEON_INLINE int32x4_t dot_quad(const int8x16_t c[8], const int8x16_t xp[8],
 {
     int32x4_t lo32 = vdupq_n_s32(0), hi32 = vdupq_n_s32(0);
     int16x8_t lo = vdupq_n_s16(0), hi = vdupq_n_s16(0);
+#pragma GCC unroll 8
     for (int j = 0; j < 8; j++) {
         lo = vmlal_s8(lo, vget_low_s8(c[j]), vget_low_s8(xp[j]));
         hi = vmlal_high_s8(hi, c[j], xp[j]);
@@ -86,58 +91,95 @@ PEQA_NEON_INLINE int32x4_t dot_quad(const int8x16_t c[8], const int8x16_t xp[8],
 PEQA_NEON_INLINE void x_patterns(const int8_t *x, int8x16_t xp[8])
 {
     int8x16_t xlo = vld1q_s8(x), xhi = vld1q_s8(x + 16);
-    xp[0] = NEON_XPAT(xlo, 0), xp[1] = NEON_XPAT(xlo, 1), xp[2] = NEON_XPAT(xlo, 2), xp[3] = NEON_XPAT(xlo, 3);
-    xp[4] = NEON_XPAT(xhi, 0), xp[5] = NEON_XPAT(xhi, 1), xp[6] = NEON_XPAT(xhi, 2), xp[7] = NEON_XPAT(xhi, 3);
+    xp[0] = NEON_XPAT(xlo, 0), xp[1] = NEON_XPAT(xlo, 1), xp[2] = NEON_XPAT(xlo, 2),
+    xp[3] = NEON_XPAT(xlo, 3);
+    xp[4] = NEON_XPAT(xhi, 0), xp[5] = NEON_XPAT(xhi, 1), xp[6] = NEON_XPAT(xhi, 2),
+    xp[7] = NEON_XPAT(xhi, 3);
 }
 
 /* The GEMM microkernel, MR = 2 activation rows x 16 weight rows: the 8 code registers of a quad
- * are loaded once from the panel and serve both rows. */
+ * are loaded once from the panel and serve both rows (16 activation patterns stay in registers).
+ * With one row left (mr == 1) the second slot repeats row 0 and its sums are discarded. */
 enum { I8_MR = 2 };
-static void mk_2x16(const int8_t *panel, const int8_t *x, int64_t ldx, int mr, int bits, int32x4_t *is)
+PEQA_NEON_INLINE void mk_2x16(const int8_t *panel, const int8_t *x, int64_t ldx, int mr, int bits,
+                              int32x4_t *is)
 {
-    int8x16_t xp[I8_MR][8];
-    for (int i = 0; i < mr; i++) x_patterns(x + i * ldx, xp[i]);
+    int8x16_t xp0[8], xp1[8];
+    x_patterns(x, xp0);
+    x_patterns(x + (mr > 1 ? ldx : 0), xp1);
+#pragma GCC unroll 4
     for (int q = 0; q < 4; q++) {
         int8x16_t c[8];
+#pragma GCC unroll 8
         for (int j = 0; j < 8; j++) c[j] = vld1q_s8(panel + (4 * j + q) * 16);
-        for (int i = 0; i < mr; i++) is[4 * i + q] = dot_quad(c, xp[i], bits);
+        is[q] = dot_quad(c, xp0, bits);
+        is[4 + q] = dot_quad(c, xp1, bits);
     }
 }
 
 /* The GEMV quad: the codes come straight from the packed words. */
-static int32x4_t quad_1x16(const uint32_t *cell, int bits, int q, int8x16_t xlo, int8x16_t xhi)
+PEQA_NEON_INLINE int32x4_t quad_1x16(const uint32_t *cell, int bits, int q, int8x16_t xlo, int8x16_t xhi)
 {
     int8x16_t c[8], xp[8];
+#pragma GCC unroll 8
     for (int j = 0; j < 8; j++) c[j] = neon_codes4_s8(cell, bits, j, q);
-    xp[0] = NEON_XPAT(xlo, 0), xp[1] = NEON_XPAT(xlo, 1), xp[2] = NEON_XPAT(xlo, 2), xp[3] = NEON_XPAT(xlo, 3);
-    xp[4] = NEON_XPAT(xhi, 0), xp[5] = NEON_XPAT(xhi, 1), xp[6] = NEON_XPAT(xhi, 2), xp[7] = NEON_XPAT(xhi, 3);
+    xp[0] = NEON_XPAT(xlo, 0), xp[1] = NEON_XPAT(xlo, 1), xp[2] = NEON_XPAT(xlo, 2),
+    xp[3] = NEON_XPAT(xlo, 3);
+    xp[4] = NEON_XPAT(xhi, 0), xp[5] = NEON_XPAT(xhi, 1), xp[6] = NEON_XPAT(xhi, 2),
+    xp[7] = NEON_XPAT(xhi, 3);
     return dot_quad(c, xp, bits);
 }
 
 /* ---- the slots, one function per bit width ---- */
 
 #define I8_ARGS                                                                                              \
-    const peqa_qw *w, int64_t m0, int64_t m1, int64_t n0, int64_t n1, const int8_t *xq, int64_t ldq,          \
+    const peqa_qw *w, int64_t m0, int64_t m1, int64_t n0, int64_t n1, const int8_t *xq, int64_t ldq,         \
         const float *xs, int64_t ldxs, float *y, int64_t ldy
 #define I8_PASS m0, m1, n0, n1, xq, ldq, xs, ldxs, y, ldy
 
-static void peqa_fwd_i8_gemv_q2_1x16__neon(I8_ARGS) { neon_fwd_i8_gemv_driver(w, 2, quad_1x16, I8_PASS); }
-static void peqa_fwd_i8_gemv_q3_1x16__neon(I8_ARGS) { neon_fwd_i8_gemv_driver(w, 3, quad_1x16, I8_PASS); }
-static void peqa_fwd_i8_gemv_q4_1x16__neon(I8_ARGS) { neon_fwd_i8_gemv_driver(w, 4, quad_1x16, I8_PASS); }
-static void peqa_fwd_i8_gemv_q8_1x16__neon(I8_ARGS) { neon_fwd_i8_gemv_driver(w, 8, quad_1x16, I8_PASS); }
+static void peqa_fwd_i8_gemv_q2_1x16__neon(I8_ARGS)
+{
+    neon_fwd_i8_gemv_driver(w, 2, quad_1x16, I8_PASS);
+}
+static void peqa_fwd_i8_gemv_q3_1x16__neon(I8_ARGS)
+{
+    neon_fwd_i8_gemv_driver(w, 3, quad_1x16, I8_PASS);
+}
+static void peqa_fwd_i8_gemv_q4_1x16__neon(I8_ARGS)
+{
+    neon_fwd_i8_gemv_driver(w, 4, quad_1x16, I8_PASS);
+}
+static void peqa_fwd_i8_gemv_q8_1x16__neon(I8_ARGS)
+{
+    neon_fwd_i8_gemv_driver(w, 8, quad_1x16, I8_PASS);
+}
 
-static void peqa_fwd_i8_gemm_q2_2x16__neon(I8_ARGS) { neon_fwd_i8_driver(w, 2, I8_MR, mk_2x16, I8_PASS); }
-static void peqa_fwd_i8_gemm_q3_2x16__neon(I8_ARGS) { neon_fwd_i8_driver(w, 3, I8_MR, mk_2x16, I8_PASS); }
-static void peqa_fwd_i8_gemm_q4_2x16__neon(I8_ARGS) { neon_fwd_i8_driver(w, 4, I8_MR, mk_2x16, I8_PASS); }
-static void peqa_fwd_i8_gemm_q8_2x16__neon(I8_ARGS) { neon_fwd_i8_driver(w, 8, I8_MR, mk_2x16, I8_PASS); }
+static void peqa_fwd_i8_gemm_q2_2x16__neon(I8_ARGS)
+{
+    neon_fwd_i8_driver(w, 2, I8_MR, mk_2x16, I8_PASS);
+}
+static void peqa_fwd_i8_gemm_q3_2x16__neon(I8_ARGS)
+{
+    neon_fwd_i8_driver(w, 3, I8_MR, mk_2x16, I8_PASS);
+}
+static void peqa_fwd_i8_gemm_q4_2x16__neon(I8_ARGS)
+{
+    neon_fwd_i8_driver(w, 4, I8_MR, mk_2x16, I8_PASS);
+}
+static void peqa_fwd_i8_gemm_q8_2x16__neon(I8_ARGS)
+{
+    neon_fwd_i8_driver(w, 8, I8_MR, mk_2x16, I8_PASS);
+}
 
 void peqa_init_qint8__neon(peqa_kernels *k, unsigned features)
 {
     /* index order of every per-width slot: 2, 3, 4, 8 bits (peqa_bits_index) */
-    static const peqa_fwd_i8_fn gemv[PEQA_NBITS] = {peqa_fwd_i8_gemv_q2_1x16__neon, peqa_fwd_i8_gemv_q3_1x16__neon,
-                                                    peqa_fwd_i8_gemv_q4_1x16__neon, peqa_fwd_i8_gemv_q8_1x16__neon};
-    static const peqa_fwd_i8_fn gemm[PEQA_NBITS] = {peqa_fwd_i8_gemm_q2_2x16__neon, peqa_fwd_i8_gemm_q3_2x16__neon,
-                                                    peqa_fwd_i8_gemm_q4_2x16__neon, peqa_fwd_i8_gemm_q8_2x16__neon};
+    static const peqa_fwd_i8_fn gemv[PEQA_NBITS] = {
+        peqa_fwd_i8_gemv_q2_1x16__neon, peqa_fwd_i8_gemv_q3_1x16__neon, peqa_fwd_i8_gemv_q4_1x16__neon,
+        peqa_fwd_i8_gemv_q8_1x16__neon};
+    static const peqa_fwd_i8_fn gemm[PEQA_NBITS] = {
+        peqa_fwd_i8_gemm_q2_2x16__neon, peqa_fwd_i8_gemm_q3_2x16__neon, peqa_fwd_i8_gemm_q4_2x16__neon,
+        peqa_fwd_i8_gemm_q8_2x16__neon};
     static const char *const gemv_n[PEQA_NBITS] = {
         "peqa_fwd_i8_gemv_q2_1x16__neon", "peqa_fwd_i8_gemv_q3_1x16__neon", "peqa_fwd_i8_gemv_q4_1x16__neon",
         "peqa_fwd_i8_gemv_q8_1x16__neon"};

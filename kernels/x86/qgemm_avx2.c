@@ -8,29 +8,33 @@
  * Bits. Each output runs exactly the scalar reference's binary32 sequence (kernels/ref/):
  *     y = 0;  for j: { p = 0;  for k in group j ascending: p = fma(x[m,k], (float)q - z, p);
  *                      y = fma(s[n,j], p, y) }
- * with one vfmadd where the reference has fmaf and the subtraction (float)q − z as its own
- * vsubps before it. The forward kernels put the 16 rows n of a tile in two ymm (lanes 0..7 =
- * rows 16t .. 16t+7, lanes 8..15 = the next eight), which is the packed layout's natural shape
- * (one 32-byte load = the same word of 8 rows), and never split a reduction across lanes, so
- * the result does not depend on tiles, chunks, ranges or thread counts.
+ * with one vfmadd where the reference has fmaf, and d = (float)q − z as its own correctly
+ * rounded operation before it (a vsubps, or an FMA whose product is exact: see the column
+ * decoder). The forward kernels put the 16 rows n of a tile in two ymm (lanes 0..7 = rows
+ * 16t .. 16t+7, lanes 8..15 = the next eight), which is the packed layout's natural shape (one
+ * 32-byte load = the same word of 8 rows), and never split a reduction across lanes, so the
+ * result does not depend on tiles, chunks, ranges or thread counts.
  *
- * Code extraction (the packed layout, kernels/peqa_kernels.h). Everything is built on one
- * primitive, quad(): for 8 rows of a tile and a 4-column group e (columns 4e .. 4e+3 of a 32-
- * column k-block), a ymm whose 32-bit lane r holds the four codes of row r as four bytes,
- * byte i = column 4e + i. The layout was designed so that this is one shift and one mask:
- *     b = 8:  word e                                   (no arithmetic)
- *     b = 4:  (word e/2  >> 4 (e mod 2)) & 0x0F0F0F0F
- *     b = 2:  (word e/4  >> 2 (e mod 4)) & 0x03030303
- *     b = 3:  the 2-bit expression | ((word 2 >> e) & 0x01010101) << 2
- * From a quad, column 4e + i is one vpshufb (byte i of each dword to the low byte, zeros above)
- * and one vcvtdq2ps; the float conversion of an integer < 2^8 is exact.
+ * Code extraction (the packed layout, kernels/peqa_kernels.h). Two primitives:
+ *  - the column decoder col_sub_z(): (float)q − z of one column for 8 rows, straight from the
+ *    word that holds it (b = 2, 4, 8: one mask, one conversion, one FMA);
+ *  - quad(): for 8 rows and a 4-column group e (columns 4e .. 4e+3 of a 32-column k-block), a
+ *    ymm whose 32-bit lane r holds the four codes of row r as four bytes, byte i = column
+ *    4e + i. The layout was designed so that this is one shift and one mask:
+ *        b = 8:  word e                                   (no arithmetic)
+ *        b = 4:  (word e/2  >> 4 (e mod 2)) & 0x0F0F0F0F
+ *        b = 2:  (word e/4  >> 2 (e mod 4)) & 0x03030303
+ *        b = 3:  the 2-bit expression | ((word 2 >> e) & 0x01010101) << 2
+ *    Eight quads transpose into row-major bytes (unpack, dequant); for b = 3 the column decoder
+ *    takes its code from the quad (vpshufb picks the byte).
  *
  * Tails, in one place. K-blocks past K hold padding codes 0 and tiles past N hold rows of codes
- * 0 with s = z = 0, so a whole 16 x 32 cell can always be decoded: the full-cell decoders below
- * are the only decoders, and tails only bound the loops that consume decoded values (columns
- * < K of x are read, rows < N of an output are written). The fwd_gemv inner loop decodes full
- * cells in registers; its last partial k-block and every block of fwd_gemm go through the
- * decoded-panel path (cell_sub_z), so there is a single per-k consumer for tails.
+ * 0 with s = z = 0, so a whole 16 x 32 cell can always be decoded: decoders always decode whole
+ * cells, and tails only bound the loops that consume decoded values (columns < K of x are read,
+ * rows < N of an output are written). fwd_gemv decodes full k-blocks in registers; its last
+ * partial k-block, like every k-block of fwd_gemm, goes through cell_sub_z (the same column
+ * decoder, stored to a panel) and a per-k loop bounded by K. unpack and dequant copy out the
+ * valid rows and columns of a transposed cell.
  */
 #if !defined(__AVX2__) || !defined(__FMA__)
 #error "kernels/x86/*_avx2.c must be built with -mavx2 -mfma"
@@ -76,7 +80,7 @@ INLINE __m256i quad(const uint32_t *cell, int bits, int h, int e)
 }
 
 /* vpshufb control moving byte i of every dword to its low byte and zeroing the other three:
- * the code of column 4e + i as an int32 per lane. Same pattern in both 128-bit halves. */
+ * the code of column 4e + i of a quad as an int32 per lane. Same pattern in both halves. */
 INLINE __m256i byte_sel(int i)
 {
     const int lo = i, z = -128; /* 0x80: zero the byte */
@@ -84,26 +88,55 @@ INLINE __m256i byte_sel(int i)
                             lo, z, z, z, lo + 4, z, z, z, lo + 8, z, z, z, lo + 12, z, z, z);
 }
 
-/* (float)q − z for column 4e + i of a quad: exact conversion, then the one rounded subtraction
- * of the reference. */
-INLINE __m256 code_sub_z(__m256i qd, int i, __m256 z)
+/* The column decoder: (float)q − z of column kk (0..31) for rows 8h .. 8h+7 of a cell, as the
+ * reference rounds it, once. z = z of those rows, nz = −z (sign flipped, exact).
+ *
+ * b = 2, 4, 8 read the code straight from its word. The field of column kk sits at bit
+ *     sh = 8 (c mod 4) + b (c div 4),   c = kk mod (32/b), word kk div (32/b),
+ * and one vpand with ((2^b − 1) << sh) leaves q · 2^sh, an int32 of at most 8 significant bits,
+ * which vcvtdq2ps converts exactly. Then
+ *     d = fma(q · 2^sh, 2^−sh, −z)
+ * The product is exactly q (a power-of-two scaling, no rounding), so the FMA rounds exactly
+ * once, the exact q − z: d is bit for bit the reference's (float)q − z, which is a separate
+ * rounded operation before the accumulating FMA, as in the reference. Why not vsubps: this
+ * form needs no shift or vpshufb, and it moves one op from the FP add pipes to the FMA pipes,
+ * which are half idle in fwd_gemv (measured ~10% faster there at b = 2 and 4 than
+ * vpshufb + vcvtdq2ps + vsubps from quads; equal at b = 8).
+ * The top field of a word (sh + b = 32) would be negative as an int32, so it is shifted down
+ * instead (vpsrld leaves exactly q) and takes the same FMA with scale 1.
+ * b = 3 assembles the code from two planes: the quad (one shift/mask/or per 4 columns), then
+ * vpshufb picks the byte, vcvtdq2ps, vsubps. */
+INLINE __m256 field_sub_z(__m256i word, int bits, int c, __m256 nz)
 {
-    return _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_shuffle_epi8(qd, byte_sel(i))), z);
+    const int sh = 8 * (c & 3) + bits * (c >> 2);
+    if (sh + bits == 32) /* the top field: shifted down it is exactly q, scale 1 */
+        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(word, sh)), _mm256_set1_ps(1.0f), nz);
+    __m256i qs = _mm256_and_si256(word, _mm256_set1_epi32(((1 << bits) - 1) << sh));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(qs), _mm256_set1_ps(1.0f / (float)(1u << sh)), nz);
 }
 
-/* ---- decoded cells ----------------------------------------------------------------------
- * d[kk * 16 + r] = (float)q[16t + r, 32c + kk] − z[r] for a whole cell (kk < 32, r < 16): 2 KB,
- * row-of-the-tile fastest so that one k is two aligned ymm. zlo/zhi = z of rows 0..7 / 8..15. */
-INLINE void cell_sub_z_bits(const uint32_t *cell, int bits, __m256 zlo, __m256 zhi, float *d)
+INLINE __m256 col_sub_z(const uint32_t *cell, int bits, int h, int kk, __m256 z, __m256 nz)
 {
-#pragma GCC unroll 8
-    for (int e = 0; e < 8; e++) {
-        __m256i q0 = quad(cell, bits, 0, e), q1 = quad(cell, bits, 1, e);
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) {
-            _mm256_store_ps(d + (4 * e + i) * PEQA_NR, code_sub_z(q0, i, zlo));
-            _mm256_store_ps(d + (4 * e + i) * PEQA_NR + 8, code_sub_z(q1, i, zhi));
-        }
+    if (bits == 3)
+        return _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_shuffle_epi8(quad(cell, 3, h, kk >> 2), byte_sel(kk & 3))), z);
+    const int per = 32 / bits;
+    return field_sub_z(_mm256_loadu_si256((const __m256i *)(cell + 8 * h + kk / per * PEQA_NR)), bits, kk % per, nz);
+}
+
+static inline __m256 negate(__m256 v) { return _mm256_xor_ps(v, _mm256_set1_ps(-0.0f)); }
+
+/* ---- decoded cells: the one decoder of whole cells (fwd_gemm panels, fwd_gemv tails) -----
+ * d[kk * 16 + r] = (float)q[16t + r, 32c + kk] − z[r] for a whole cell (kk < 32, r < 16): 2 KB,
+ * row-of-the-tile fastest so that one k is two aligned ymm. zlo/zhi = z of rows 0..7 / 8..15.
+ * (restrict: the stores to d do not alias the packed words, so the word loads are shared.) */
+INLINE void cell_sub_z_bits(const uint32_t *restrict cell, int bits, __m256 zlo, __m256 zhi,
+                            float *restrict d)
+{
+    const __m256 nzlo = negate(zlo), nzhi = negate(zhi);
+#pragma GCC unroll 32
+    for (int kk = 0; kk < PEQA_KB; kk++) {
+        _mm256_store_ps(d + kk * PEQA_NR, col_sub_z(cell, bits, 0, kk, zlo, nzlo));
+        _mm256_store_ps(d + kk * PEQA_NR + 8, col_sub_z(cell, bits, 1, kk, zhi, nzhi));
     }
 }
 static void cell_sub_z_b2(const uint32_t *c, __m256 a, __m256 b, float *d) { cell_sub_z_bits(c, 2, a, b, d); }
@@ -220,32 +253,50 @@ static void dequant_impl(const peqa_qw *w, int64_t n0, int64_t n1, float *out, i
 
 /* ---- fwd_gemv: M = 1, decoding in registers ---------------------------------------------
  * Every weight is used once, so nothing amortises its decode: per column and 8 lanes the work
- * is vpshufb, vcvtdq2ps, vsubps, vfmadd (plus a load and one shift/mask per 4 columns for the
- * quad). Four vector ops per 8 outputs on Zen 3's four FP pipes is about 1.25 cycles (measured
- * in isolation), i.e. ~2.5 cycles per column of a 16-row tile: this loop is bound by the decode
- * ops, not by DRAM, except at 8 bits. A lane's p is a sequential fma chain and vfmadd has a
- * 4-cycle latency, so one tile alone (2 chains) would stall at 4 cycles per column; GT = 2
- * tiles run together (4 chains sharing each broadcast of x[k]). Register plan: 4 p + 4 z + 4
- * quads + broadcast + temporaries; the vpshufb controls come from memory (a load port is idle).
- * GT = 3 measured slower (spills), GT = 1 latency-bound. Each tile's cells are contiguous, so
- * the weights are GT sequential streams. */
+ * is the column decoder (vpand, vcvtdq2ps, vfmadd; at b = 3 vpshufb, vcvtdq2ps, vsubps plus the
+ * quad) and the accumulating vfmadd. Four vector ops per 8 outputs on Zen 3's four FP pipes is
+ * >= 1 cycle, i.e. >= 2 cycles per column of a 16-row tile: this loop is bound by decode ops,
+ * not by DRAM (at 4 bits a tile column is 8 bytes per ~2.5 cycles, ~10 GB/s). A lane's p is a
+ * sequential fma chain and vfmadd has a 4-cycle latency, so one tile alone (2 chains) would
+ * stall at 4 cycles per column; GT = 2 tiles run together (4 chains sharing each broadcast of
+ * x[k]). Register plan: 4 p + 4 (−z) + 4 word vectors + the broadcast + temporaries; masks and
+ * scales are constants the compiler keeps in registers or reads as memory operands. GT = 3
+ * measured slower (spills), GT = 1 latency-bound. Each tile's cells are contiguous, so the
+ * weights are GT sequential streams. */
 #define GT 2
 
-/* p[u] += the 32 columns of one full cell of each of the nt tiles (cells cell[u]), in
- * ascending column order per lane. */
+/* p[u] += the 32 columns of one full cell of each of the nt tiles (cell[v]), in ascending
+ * column order per lane; unit u is half u & 1 of tile u >> 1, nz = −z. */
 INLINE void gemv_cells(int nt, const uint32_t *const *cell, int bits, const float *xk,
                        const __m256 *z, __m256 *p)
 {
+    __m256 nz[2 * GT];
 #pragma GCC unroll 8
-    for (int e = 0; e < 8; e++) {
-        __m256i q[2 * GT];
+    for (int u = 0; u < 2 * nt; u++) nz[u] = negate(z[u]);
+    if (bits == 3) {
+#pragma GCC unroll 32
+        for (int kk = 0; kk < PEQA_KB; kk++) {
+            __m256 xb = _mm256_broadcast_ss(xk + kk);
 #pragma GCC unroll 8
-        for (int u = 0; u < 2 * nt; u++) q[u] = quad(cell[u >> 1], bits, u & 1, e);
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) {
-            __m256 xb = _mm256_broadcast_ss(xk + 4 * e + i);
+            for (int u = 0; u < 2 * nt; u++)
+                p[u] = _mm256_fmadd_ps(xb, col_sub_z(cell[u >> 1], 3, u & 1, kk, z[u], nz[u]), p[u]);
+        }
+        return;
+    }
+    /* one plane: word by word (32 / bits columns each), its 2 nt vectors loaded once */
+    const int per = 32 / bits;
 #pragma GCC unroll 8
-            for (int u = 0; u < 2 * nt; u++) p[u] = _mm256_fmadd_ps(xb, code_sub_z(q[u], i, z[u]), p[u]);
+    for (int wi = 0; wi < bits; wi++) {
+        __m256i wv[2 * GT];
+#pragma GCC unroll 8
+        for (int u = 0; u < 2 * nt; u++)
+            wv[u] = _mm256_loadu_si256((const __m256i *)(cell[u >> 1] + 8 * (u & 1) + wi * PEQA_NR));
+#pragma GCC unroll 16
+        for (int c = 0; c < per; c++) {
+            __m256 xb = _mm256_broadcast_ss(xk + wi * per + c);
+#pragma GCC unroll 8
+            for (int u = 0; u < 2 * nt; u++)
+                p[u] = _mm256_fmadd_ps(xb, field_sub_z(wv[u], bits, c, nz[u]), p[u]);
         }
     }
 }
@@ -335,8 +386,12 @@ INLINE void gemv_impl(const peqa_qw *w, int bits, int64_t m0, int64_t m1, int64_
  *             and at a group end yb = fma(s, p, yb)
  *         write yb (rows < N only)
  * (float)q − z is one rounding however it is staged, so decoding into wb changes no bit, and
- * the per-lane fma chains run over k in the reference's order. The decode (about 9 vector ops
- * per k for 16 rows) is shared by MC/MR = 16 micro-blocks of 12 FMAs per k each. */
+ * the per-lane fma chains run over k in the reference's order; yb starts at +0 like the
+ * reference's y, so the first group's fma(s, p, 0) is the same operation. The decode (about
+ * 6 vector ops + 2 stores per k for 16 rows) is shared by MC/MR = 16 micro-blocks of 12 FMAs
+ * per k each (~3%). Stack: wb 16 KB + pb 6 KB + yb 6 KB. The 6 x 16 kernel alone runs at ~93%
+ * of the measured FMA peak; the whole GEMM loses a few % more to the decode and to the group
+ * epilogues (12 loads, FMAs and stores of yb per group of g columns). */
 #define MR 6
 #define MC 96
 #define KC 256
@@ -347,7 +402,8 @@ _Static_assert(KC % PEQA_KB == 0 && MC % MR == 0, "chunk sizes");
  *     last ? yb[i][l] = fma(s[l], p[i][l], yb[i][l]) : pb[i][l] = p[i][l]
  * Register plan for mr = 6: 12 accumulators + 2 wb vectors + 1 broadcast = 15 ymm. Twelve
  * independent chains cover the FMA latency (4) x the 2 FMA pipes with room; per kk 2 aligned
- * loads of wb and 6 broadcasts feed 12 FMAs. mr is a constant at each instantiation. */
+ * loads of wb and 6 broadcasts feed 12 FMAs. mr is a constant at each instantiation. The k loop
+ * is unrolled by 4 (fewer loop ops per FMA; measured a few % faster). */
 INLINE void micro(int mr, const float *wb, int64_t kn, const float *x, int64_t ldx, float *pb,
                   int first, int last, const float *s, float *yb)
 {
