@@ -24,6 +24,7 @@
 #include "llama2c.h"
 #include "model.h"
 #include "ops.h"
+#include "qfile.h"
 #include "tokens.h"
 
 /* ---- small helpers -------------------------------------------------------------------------- */
@@ -126,15 +127,22 @@ static char *read_all(const char *path, size_t *len)
     return buf;
 }
 
-/* The one place the commands load a model. peqa_model_load reads full-precision Hugging Face
- * checkpoints; when the quantized model file lands (src/qfile.h, peqa_model_open: quantized
- * file or Hugging Face checkpoint), it replaces the call below and every command takes both. */
+/* The one place the commands load a model: peqa_model_open takes a quantized model file
+ * (peqa quantize) or a full-precision Hugging Face checkpoint. */
 static peqa_model *load_model(const char *path)
 {
     peqa_model *m = NULL;
-    peqa_status st = peqa_model_load(path, &m);
+    peqa_status st = peqa_model_open(path, &m);
     if (st) cli_die_status("cannot load the model", st);
     return m;
+}
+
+/* --scales FILE: a task's fine-tuned scales (peqa finetune) onto the quantized model. */
+static void apply_scales(peqa_model *m, const char *path)
+{
+    if (!path) return;
+    peqa_status st = peqa_scales_apply(m, path, NULL);
+    if (st) cli_die_status("cannot apply the scales", st);
 }
 
 /* "fp32" or "4-bit, group 128" / "4-bit, per-channel". */
@@ -232,6 +240,7 @@ static const char eval_help[] =
     "  --batch B         windows per forward pass (default 1); only speed and memory change (the\n"
     "                    logits take B x T x vocab x 4 bytes)\n"
     "  --limit-tokens N  use only the first N tokens of the file (default: all)\n"
+    "  --scales FILE     a task's scale file (peqa finetune) applied to the quantized model\n"
     "  --format F        auto | shard | text | raw16 (headerless uint16 tokens, e.g. nanoGPT's\n"
     "                    val.bin) (default auto: shard if the header says so, else text; an\n"
     "                    unrecognised .bin is an error)\n"
@@ -294,12 +303,9 @@ static const char *format_name(peqa_data_format f)
  * not depend on B, the ISA or the thread count either. */
 int cmd_eval(int argc, char **argv)
 {
-    const char *model_path = NULL, *data_path = NULL, *fmt_s = "auto";
+    const char *model_path = NULL, *data_path = NULL, *fmt_s = "auto", *scales_path = NULL;
     int64_t seq = 0, batch = 1, limit = 0;
-    /* HOOK(--scales FILE): the fine-tuning work adds an option here that loads fine-tuned
-     * scales (and zero points) into the quantized model after load_model() below, so that a
-     * fine-tuned model can be evaluated without writing a whole model file. Not implemented in
-     * this file on purpose; see the matching HOOK comment below. */
+    /* --scales: a fine-tuned task is evaluated without writing a whole model file */
     cli_opt opts[] = {
         {"--model", CLI_STR, &model_path, 0, 0},
         {"--data", CLI_STR, &data_path, 0, 0},
@@ -307,6 +313,7 @@ int cmd_eval(int argc, char **argv)
         {"--batch", CLI_INT, &batch, 1, 65536},
         {"--limit-tokens", CLI_INT, &limit, 2, 9007199254740991.0},
         {"--format", CLI_STR, &fmt_s, 0, 0},
+        {"--scales", CLI_STR, &scales_path, 0, 0},
     };
     peqa_ctx_options co = {0};
     cli_parse("eval", argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &co, eval_help);
@@ -321,7 +328,7 @@ int cmd_eval(int argc, char **argv)
 
     peqa_ctx *ctx = cli_ctx(&co);
     peqa_model *m = load_model(model_path);
-    /* HOOK(--scales FILE): apply the fine-tuned scales to m here (quantized models only). */
+    apply_scales(m, scales_path);
     const peqa_model_config *cf = &m->cfg;
 
     uint32_t *data = NULL;
@@ -421,6 +428,7 @@ static const char generate_help[] =
     "\n"
     "options:\n"
     "  --model M          model directory or .safetensors file (required)\n"
+    "  --scales FILE      a task's scale file (peqa finetune) applied to the quantized model\n"
     "  --prompt TEXT      the start of the text (required; '' starts from BOS alone)\n"
     "  --tokens N         tokens to generate (default 256)\n"
     "  --temperature T    0 = greedy; higher is more random (default 1.0)\n"
@@ -598,7 +606,7 @@ static void choose_tokenizer(cli_tok *t, const char *cmd, const char *opt, const
 
 int cmd_generate(int argc, char **argv)
 {
-    const char *model_path = NULL, *prompt = NULL, *tok_path = NULL;
+    const char *model_path = NULL, *prompt = NULL, *tok_path = NULL, *scales_path = NULL;
     int64_t ntok = 256, seed = 1;
     double temperature = 1.0, top_p = 0.9;
     int bos = 0, no_bos = 0, no_echo = 0;
@@ -613,6 +621,7 @@ int cmd_generate(int argc, char **argv)
         {"--bos", CLI_FLAG, &bos, 0, 0},
         {"--no-bos", CLI_FLAG, &no_bos, 0, 0},
         {"--no-echo", CLI_FLAG, &no_echo, 0, 0},
+        {"--scales", CLI_STR, &scales_path, 0, 0},
     };
     peqa_ctx_options co = {0};
     cli_parse("generate", argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &co, generate_help);
@@ -624,7 +633,7 @@ int cmd_generate(int argc, char **argv)
 
     peqa_ctx *ctx = cli_ctx(&co);
     peqa_model *m = load_model(model_path);
-    /* HOOK(--scales FILE): as in eval, fine-tuned scales would be applied to m here. */
+    apply_scales(m, scales_path);
     const peqa_model_config *cf = &m->cfg;
     const int64_t V = cf->vocab;
     cli_tok tk;

@@ -17,16 +17,20 @@
  *   written before the job is opened and are only read by joined workers, whom the caller
  *   waits for before it writes them again, so they need no lock.
  * - Idle workers spin for a short, bounded time (back-to-back layer calls then start without a
- *   futex wake-up) and then sleep on their own condition variable. The caller wakes only as
- *   many sleepers as can get a task (min(workers, ntasks - 1)). When the pool has more threads
- *   than the process has CPUs, spinning would only steal time from the threads doing the work,
- *   so the spin budget is zero.
+ *   futex wake-up; spinning workers join a new job by themselves) and then sleep on their own
+ *   condition variable. Sleepers are woken lazily: only when, between two of its tasks, the
+ *   caller predicts enough remaining work to pay for a wake-up (maybe_wake). A small job
+ *   after an idle pause therefore costs what one thread costs. Consequence for callers: a
+ *   task must not wait for another task of the same job (the drivers' tasks never do; they
+ *   own disjoint outputs). When the pool has more threads than the process has CPUs, spinning
+ *   would only steal time from the threads doing the work, so the spin budget is zero, and
+ *   spinning threads yield their CPU every few microseconds in any case.
  * - Lost wake-ups are excluded by a store/load pairing on seq_cst atomics (Dekker style): a
  *   sleeper publishes `sleeping = 1` and then re-reads `state` under the mutex; the caller
- *   stores `state` and then reads `sleeping`. In the single total order of seq_cst operations
- *   one of the two sees the other's store, so either the worker sees the new job or the caller
- *   signals it (under the mutex, hence after the worker is really waiting). The caller's own
- *   wait for the check-outs uses the same pairing with `caller_waiting`.
+ *   stores `state` and later reads `sleeping`. In the single total order of seq_cst operations
+ *   one of the two sees the other's store, so either the worker sees the open job or the
+ *   caller signals it (after taking the mutex, hence once the worker is really waiting). The
+ *   caller's own wait for the check-outs uses the same pairing with `caller_waiting`.
  * - A call from inside a task (of any pool) runs inline on the calling thread: a thread-local
  *   depth counter says "this thread is executing a task". Nested parallelism is thus safe (no
  *   waiting for workers that are busy with the outer job) and cheap. A call from a second
@@ -55,6 +59,8 @@
  * microseconds (much more in a VM whose idle vCPU is descheduled); a spin of this order hides
  * it between consecutive layer calls, while an idle pool stops using CPU within a millisecond. */
 #define POOL_SPIN_NS 200000L
+/* Predicted remaining work that justifies waking one sleeping worker (see maybe_wake). */
+#define POOL_WAKE_WORTH_NS 100000L
 
 typedef struct {
     pthread_t tid;
@@ -300,6 +306,38 @@ void peqa__pool_free(peqa_pool *p)
 
 int peqa__pool_threads(const peqa_pool *p) { return p ? p->threads : 0; }
 
+/* Called by the caller between its tasks until it returns 1. Waking a sleeping thread costs the
+ * caller a futex system call (measured 8-20 us on the 2-core VM, a few us on bare metal) and
+ * the worker arrives tens of microseconds or more later, so waking for a job that is nearly done
+ * would make 2 threads slower than 1. The remaining work is predicted from the caller's own pace
+ * (elapsed / tasks done x tasks left); a sleeper is woken for each POOL_WAKE_WORTH_NS of it,
+ * never more than the tasks the caller cannot take itself (left - 1). A large job called after
+ * an idle pause thus gets its helpers after the caller's first task; back-to-back calls find
+ * the workers spinning and never come here with a sleeper. Returns 1 when no further check is
+ * needed. */
+static int maybe_wake(peqa_pool *p, int64_t ntasks, int64_t elapsed_ns, int64_t mine)
+{
+    int64_t left = ntasks - atomic_load_explicit(&p->next, memory_order_relaxed);
+    if (left < 2) return left <= 0;
+    int64_t predicted = elapsed_ns / mine * left;
+    if (predicted < POOL_WAKE_WORTH_NS) return 0;
+    int64_t k = predicted / POOL_WAKE_WORTH_NS;
+    if (k > left - 1) k = left - 1;
+    /* Taking and releasing the mutex first makes sure that a worker which saw the job closed or
+     * absent and set `sleeping` is now inside pthread_cond_wait (it holds the mutex from that
+     * check until it waits), so the signal below cannot be lost; signalling after the unlock
+     * keeps the woken thread from blocking on the mutex we hold. A worker that sets `sleeping`
+     * after our load of it sees the open job (seq_cst pairing with the state store). */
+    pthread_mutex_lock(&p->mu);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->workers && k > 0; i++)
+        if (atomic_load(&p->w[i].sleeping)) {
+            pthread_cond_signal(&p->w[i].cv);
+            k--;
+        }
+    return 1;
+}
+
 static void run_inline(int64_t ntasks, peqa_task_fn fn, void *arg)
 {
     tls_task_depth++;
@@ -327,25 +365,28 @@ void peqa__pool_run(peqa_pool *p, int64_t ntasks, peqa_task_fn fn, void *arg)
     /* Open the job: a new generation, joined = 0. The seq_cst store also releases the fields. */
     uint64_t gen = (atomic_load_explicit(&p->state, memory_order_relaxed) >> GEN_SHIFT) + 1;
     atomic_store(&p->state, gen << GEN_SHIFT);
-    /* Wake sleepers, no more than can get a task. (Spinning workers join by themselves.) */
-    int nwake = ntasks - 1 < p->workers ? (int)(ntasks - 1) : p->workers, locked = 0;
-    for (int i = 0; i < nwake; i++)
-        if (atomic_load(&p->w[i].sleeping)) {
-            if (!locked) pthread_mutex_lock(&p->mu), locked = 1;
-            pthread_cond_signal(&p->w[i].cv);
-        }
-    if (locked) pthread_mutex_unlock(&p->mu);
-
-    drain(p, fn, arg, ntasks);
+    /* Spinning workers join by themselves. Sleeping ones are woken lazily, by maybe_wake, once
+     * the caller's own pace shows that the remaining tasks are worth a wake-up. */
+    int64_t t0 = now_ns(), mine = 0;
+    int woken = 0;
+    tls_task_depth++;
+    for (;;) {
+        int64_t i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+        if (i >= ntasks) break;
+        fn(arg, i);
+        mine++;
+        if (!woken) woken = maybe_wake(p, ntasks, now_ns() - t0, mine);
+    }
+    tls_task_depth--;
 
     /* No task is left to hand out: close the job and learn how many workers joined it. */
     int joined = (int)(atomic_fetch_or(&p->state, STATE_CLOSED) & JOIN_MASK);
     if (atomic_load_explicit(&p->finished, memory_order_acquire) != joined && p->spin_ns > 0) {
         /* They usually finish their last task within microseconds of ours. */
-        int64_t t0 = now_ns();
+        int64_t w0 = now_ns();
         for (unsigned it = 1; atomic_load_explicit(&p->finished, memory_order_acquire) != joined; it++) {
             cpu_relax();
-            if ((it & SPIN_CHECK) == 0 && spin_tick(t0, p->spin_ns)) break;
+            if ((it & SPIN_CHECK) == 0 && spin_tick(w0, p->spin_ns)) break;
         }
     }
     if (atomic_load(&p->finished) != joined) {

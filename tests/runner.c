@@ -65,6 +65,7 @@ int main(int argc, char **argv)
         {"pool", test_pool}, {"formats", test_formats}, {"ops", test_ops},
         {"model", test_model},
         {"import", test_import},
+        {"train", test_train},
     };
     printf("# peqa %s tests; cpu: %s; best isa: %s; seed %llu\n", peqa_version(), peqa_cpu_features(),
            peqa_cpu_best_isa(), (unsigned long long)r.seed);

@@ -41,5 +41,6 @@ void test_dense(trun *r);   /* tests/test_dense.c: dense fp32 products */
 void test_ops(trun *r);     /* tests/test_ops.c: model operations (norm, rope, attention, loss) */
 void test_model(trun *r);
 void test_import(trun *r);
+void test_train(trun *r);   /* tests/test_train.c: optimiser, quantized/scale files, training loop */
 
 #endif

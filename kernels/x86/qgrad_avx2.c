@@ -1,20 +1,22 @@
 /* qgrad kernels, AVX2 + FMA: the PEQA backward pass (SPEC §4, §6).
  *
- *   gscale   dS[n, j] = Σ_m dY[m, n] · P[m, n, j]          lanes over n (16 rows of a tile)
- *   gzero    dZ[n, j] = -s[n, j] · Σ_m dY[m, n] · XS[m, j]  lanes over n
- *   ginput   dX[m, k] = Σ_n dY[m, n] · Ŵ[n, k]              lanes over k (16 columns)
+ *   gscale   dS[n, j] = Σ_m dY[m, n] · P[m, n, j]          lanes over n (two tiles: 32 rows)
+ *   gzero    dZ[n, j] = -s[n, j] · Σ_m dY[m, n] · XS[m, j]  lanes over n (one tile: 16 rows)
+ *   ginput   dX[m, k] = Σ_n dY[m, n] · Ŵ[n, k]              lanes over k (one k-block: 32 columns)
  *
  * Every output lane runs exactly the scalar reference's sequence (kernels/ref/qgrad_ref.c):
  * the same binary32 operations, one vfmadd where the reference has fmaf, reductions in the
  * reference's index order. Results are therefore bit-identical to the reference for every shape
  * and every range the driver passes (src/linear.c), whatever the thread count.
  *
- * The FMA engine (fma_rows_x16) is shared by gscale and ginput: both are "MR rows of a
- * broadcast operand A times a 16-lane operand B, accumulated over a sequential index", with
- *     gscale:  A = X rows m (index k of one group),   B = (float)q - z    (16 rows n in lanes)
- *     ginput:  A = dY rows m (index n),               B = Ŵ = s (q - z)   (16 columns k in lanes)
- * B is decoded from the packed codes once into a small L1 scratch and then reused by every row
- * block of A, so the decode cost is amortised over M. No N x K buffer is ever formed.
+ * The FMA engine (fma_rows_x32) is shared by gscale and ginput: both are "up to 3 rows of a
+ * broadcast operand A times a 32-lane operand B, accumulated over a sequential index", with
+ *     gscale:  A = X rows m (index k of a group),   B = (float)q - z    (32 rows n in lanes)
+ *     ginput:  A = dY rows m (index n),             B = Ŵ = s (q - z)   (32 columns k in lanes)
+ * B is decoded from the packed codes into a small L1 scratch once per panel of rows of A and
+ * reused by all its register blocks, so the decode cost is divided by the panel height. No
+ * N x K buffer is ever formed. Tails: rows past N / columns past K are computed in lanes that
+ * are never stored (masked loads and stores at the edges; decoded padding codes are finite).
  */
 #if !defined(__AVX2__) || !defined(__FMA__)
 #error "kernels/x86/*_avx2.c must be built with -mavx2 -mfma"
@@ -25,36 +27,22 @@
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-/* Rows of A per call of the FMA engine: 6 rows x 2 ymm = 12 accumulators (see fma_rows_x16). */
-#define MR 6
-/* gscale: panels of GS_MC rows of X (a multiple of MR); columns of one decoded chunk of (q - z):
- * 128 x 16 floats = 8 KB (L1); P of a panel is parked in pbuf between chunks of a long group. */
-#ifndef GS_MC
+/* Blocking (values measured on Zen 3; they change no bit, only speed). Stack per call: gscale
+ * 3 x 12 + 16 KB, ginput 12 + 16 KB.
+ * gscale: panels of GS_MC rows of X; one decoded column chunk of (q - z) of a tile pair is
+ *   GS_KC x 32 floats (16 KB, L1); P of a panel is parked in pbuf (GS_MC x 32 floats) between
+ *   the chunks of a group longer than GS_KC.
+ * ginput: panels of GI_MC rows of dY; one decoded chunk of Ŵ is GI_NC x 32 floats (16 KB, L1;
+ *   GI_NC is a multiple of 16, so chunks are whole tiles). */
 #define GS_MC 96
-#endif
 #define GS_KC 128
-#ifndef GS_XP
-#define GS_XP 12288
-#endif
-#ifndef GS_TCH
-#define GS_TCH 4
-#endif
-/* ginput: panels of GI_MC rows of dY; rows n of one decoded chunk of Ŵ: 128 x 32 floats = 16 KB
- * (L1); GI_NC is a multiple of 16, so row chunks are whole tiles. */
-#ifndef GI_MC
 #define GI_MC 96
-#endif
-#ifndef GI_NC
 #define GI_NC 128
-#endif
-#ifndef GI_KBC
-#define GI_KBC 8
-#endif
 /* gzero: XS table of GZ_MZ rows x GZ_JZ groups (16 KB). */
 #define GZ_MZ 128
 #define GZ_JZ 32
 
-_Static_assert(GS_KC % PEQA_KB == 0 && GI_NC % PEQA_NR == 0 && GS_MC % MR == 0 && GI_MC % MR == 0, "chunk sizes");
+_Static_assert(GS_KC % PEQA_KB == 0 && GI_NC % PEQA_NR == 0 && GS_MC % 3 == 0 && GI_MC % 3 == 0, "chunk sizes");
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
@@ -87,73 +75,61 @@ static inline void store16(float *p, int64_t valid, __m256 lo, __m256 hi)
 }
 
 /* ---- the FMA engine ----------------------------------------------------------------------
- * For rows i < mr, lanes l < 16 (c[2 i] = lanes 0..7, c[2 i + 1] = lanes 8..15):
+ * For rows i < mr (mr <= 3), lanes l < 32 (c[4 i + q] = lanes 8 q .. 8 q + 7 of row i):
  *     c[i][l] = cin ? cin[i][l] : 0
  *     for kk = 0 .. kc-1 ascending:   c[i][l] = fma(a[i * lda + kk], b[kk * ldb + l], c[i][l])
  *     cout[i][l] = c[i][l]
  * Each lane is one sequential fma chain over kk, exactly the reference's inner loop.
- * Register plan (mr = 6): 12 accumulators + 2 B vectors + 1 broadcast = 15 of 16 ymm. Twelve
- * independent chains cover the FMA latency (4 cycles) times the two FMA pipes. Per kk: 2 aligned
- * B loads + 6 broadcast loads for 12 FMAs, so the load ports are not the limit.
- * mr is a compile-time constant in every instantiation (see fma_rows), so the `mr > i` tests
- * vanish and the accumulators stay in registers; only rows < mr of cin / cout are touched. */
-ALWAYS_INLINE void fma_rows_x16(const int mr, const float *a, int64_t lda, const float *b, int64_t ldb,
+ * Register plan (mr = 3): 12 accumulators + 3 broadcasts + 1 B vector = 16 ymm. Twelve
+ * independent chains cover the FMA latency (4 cycles) times the two FMA pipes; per kk 4 aligned
+ * B loads and 3 broadcast loads feed 12 FMAs, i.e. one broadcast per 4 FMAs (a 6 x 16 shape
+ * needs one per 2, which on Zen 3 measured a few % slower here, and reads its A rows twice per
+ * 32 lanes). mr is a compile-time constant in every instantiation (see fma_rows32), so the
+ * `mr > i` tests vanish and the accumulators stay in registers; only rows < mr of cin / cout
+ * are touched (cin may equal cout). */
+ALWAYS_INLINE void fma_rows_x32(const int mr, const float *a, int64_t lda, const float *b, int64_t ldb,
                                 int64_t kc, const __m256 *cin, __m256 *cout)
 {
-    const float *a0 = a, *a1 = a + (mr > 1 ? lda : 0), *a2 = a + (mr > 2 ? 2 * lda : 0),
-                *a3 = a + (mr > 3 ? 3 * lda : 0), *a4 = a + (mr > 4 ? 4 * lda : 0),
-                *a5 = a + (mr > 5 ? 5 * lda : 0);
+    const float *a0 = a, *a1 = a + (mr > 1 ? lda : 0), *a2 = a + (mr > 2 ? 2 * lda : 0);
     const __m256 zero = _mm256_setzero_ps();
-    __m256 c00 = cin ? cin[0] : zero, c01 = cin ? cin[1] : zero;
-    __m256 c10 = mr > 1 && cin ? cin[2] : zero, c11 = mr > 1 && cin ? cin[3] : zero;
-    __m256 c20 = mr > 2 && cin ? cin[4] : zero, c21 = mr > 2 && cin ? cin[5] : zero;
-    __m256 c30 = mr > 3 && cin ? cin[6] : zero, c31 = mr > 3 && cin ? cin[7] : zero;
-    __m256 c40 = mr > 4 && cin ? cin[8] : zero, c41 = mr > 4 && cin ? cin[9] : zero;
-    __m256 c50 = mr > 5 && cin ? cin[10] : zero, c51 = mr > 5 && cin ? cin[11] : zero;
+    __m256 c00 = cin ? cin[0] : zero, c01 = cin ? cin[1] : zero, c02 = cin ? cin[2] : zero, c03 = cin ? cin[3] : zero;
+    __m256 c10 = mr > 1 && cin ? cin[4] : zero, c11 = mr > 1 && cin ? cin[5] : zero;
+    __m256 c12 = mr > 1 && cin ? cin[6] : zero, c13 = mr > 1 && cin ? cin[7] : zero;
+    __m256 c20 = mr > 2 && cin ? cin[8] : zero, c21 = mr > 2 && cin ? cin[9] : zero;
+    __m256 c22 = mr > 2 && cin ? cin[10] : zero, c23 = mr > 2 && cin ? cin[11] : zero;
     for (int64_t kk = 0; kk < kc; kk++, b += ldb) {
-        const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-        __m256 t = _mm256_broadcast_ss(a0 + kk);
-        c00 = _mm256_fmadd_ps(t, b0, c00), c01 = _mm256_fmadd_ps(t, b1, c01);
-        if (mr > 1) {
-            t = _mm256_broadcast_ss(a1 + kk);
-            c10 = _mm256_fmadd_ps(t, b0, c10), c11 = _mm256_fmadd_ps(t, b1, c11);
-        }
-        if (mr > 2) {
-            t = _mm256_broadcast_ss(a2 + kk);
-            c20 = _mm256_fmadd_ps(t, b0, c20), c21 = _mm256_fmadd_ps(t, b1, c21);
-        }
-        if (mr > 3) {
-            t = _mm256_broadcast_ss(a3 + kk);
-            c30 = _mm256_fmadd_ps(t, b0, c30), c31 = _mm256_fmadd_ps(t, b1, c31);
-        }
-        if (mr > 4) {
-            t = _mm256_broadcast_ss(a4 + kk);
-            c40 = _mm256_fmadd_ps(t, b0, c40), c41 = _mm256_fmadd_ps(t, b1, c41);
-        }
-        if (mr > 5) {
-            t = _mm256_broadcast_ss(a5 + kk);
-            c50 = _mm256_fmadd_ps(t, b0, c50), c51 = _mm256_fmadd_ps(t, b1, c51);
-        }
+        const __m256 t0 = _mm256_broadcast_ss(a0 + kk);
+        const __m256 t1 = mr > 1 ? _mm256_broadcast_ss(a1 + kk) : zero;
+        const __m256 t2 = mr > 2 ? _mm256_broadcast_ss(a2 + kk) : zero;
+        __m256 bb = _mm256_load_ps(b);
+        c00 = _mm256_fmadd_ps(t0, bb, c00);
+        if (mr > 1) c10 = _mm256_fmadd_ps(t1, bb, c10);
+        if (mr > 2) c20 = _mm256_fmadd_ps(t2, bb, c20);
+        bb = _mm256_load_ps(b + 8);
+        c01 = _mm256_fmadd_ps(t0, bb, c01);
+        if (mr > 1) c11 = _mm256_fmadd_ps(t1, bb, c11);
+        if (mr > 2) c21 = _mm256_fmadd_ps(t2, bb, c21);
+        bb = _mm256_load_ps(b + 16);
+        c02 = _mm256_fmadd_ps(t0, bb, c02);
+        if (mr > 1) c12 = _mm256_fmadd_ps(t1, bb, c12);
+        if (mr > 2) c22 = _mm256_fmadd_ps(t2, bb, c22);
+        bb = _mm256_load_ps(b + 24);
+        c03 = _mm256_fmadd_ps(t0, bb, c03);
+        if (mr > 1) c13 = _mm256_fmadd_ps(t1, bb, c13);
+        if (mr > 2) c23 = _mm256_fmadd_ps(t2, bb, c23);
     }
-    cout[0] = c00, cout[1] = c01;
-    if (mr > 1) cout[2] = c10, cout[3] = c11;
-    if (mr > 2) cout[4] = c20, cout[5] = c21;
-    if (mr > 3) cout[6] = c30, cout[7] = c31;
-    if (mr > 4) cout[8] = c40, cout[9] = c41;
-    if (mr > 5) cout[10] = c50, cout[11] = c51;
+    cout[0] = c00, cout[1] = c01, cout[2] = c02, cout[3] = c03;
+    if (mr > 1) cout[4] = c10, cout[5] = c11, cout[6] = c12, cout[7] = c13;
+    if (mr > 2) cout[8] = c20, cout[9] = c21, cout[10] = c22, cout[11] = c23;
 }
 
-/* One instantiation per row count: full blocks use mr = 6, the M tail one of 1..5. */
-static void fma_rows(int mr, const float *a, int64_t lda, const float *b, int64_t ldb, int64_t kc,
-                     const __m256 *cin, __m256 *cout)
+static void fma_rows32(int mr, const float *a, int64_t lda, const float *b, int64_t ldb, int64_t kc,
+                       const __m256 *cin, __m256 *cout)
 {
     switch (mr) {
-    case 1: fma_rows_x16(1, a, lda, b, ldb, kc, cin, cout); break;
-    case 2: fma_rows_x16(2, a, lda, b, ldb, kc, cin, cout); break;
-    case 3: fma_rows_x16(3, a, lda, b, ldb, kc, cin, cout); break;
-    case 4: fma_rows_x16(4, a, lda, b, ldb, kc, cin, cout); break;
-    case 5: fma_rows_x16(5, a, lda, b, ldb, kc, cin, cout); break;
-    default: fma_rows_x16(6, a, lda, b, ldb, kc, cin, cout); break;
+    case 1: fma_rows_x32(1, a, lda, b, ldb, kc, cin, cout); break;
+    case 2: fma_rows_x32(2, a, lda, b, ldb, kc, cin, cout); break;
+    default: fma_rows_x32(3, a, lda, b, ldb, kc, cin, cout); break;
     }
 }
 
@@ -163,35 +139,42 @@ static void fma_rows(int mr, const float *a, int64_t lda, const float *b, int64_
  *     p-bit plane, per = 32 / p columns per word:  word kk / per, t = kk % per,
  *                                                  shift 8 (t % 4) + p (t / 4)
  *     3-bit: low 2 bits from words 0/1 (as p = 2), high bit from word 2: shift 8 (kk % 4) + kk / 4
- * out[kk * 16 + r] = (float)q[16 t + r, 32 c + kk] - z[r]   (cvt exact, then one subtraction,
+ * out[kk * ldo + r] = (float)q[16 t + r, 32 c + kk] - z[r]   (cvt exact, then one subtraction,
  * exactly the reference's `(float)q - z`). All 32 columns are written; columns past K hold the
- * padding codes and are never read. */
-ALWAYS_INLINE void decode_cols(const int bits, const uint32_t *cell, __m256 z0, __m256 z1, float *out)
+ * padding codes and are never read. Fully unrolled: every shift is an immediate. */
+ALWAYS_INLINE void decode_cols(const int bits, const uint32_t *cell, __m256 z0, __m256 z1, float *out, const int ldo)
 {
     if (bits == 3) {
-        const __m256i m3 = _mm256_set1_epi32(3), m1 = _mm256_set1_epi32(1);
+        /* q = low | high << 2; the high bit sits at bit sh of word 2 and is moved straight to
+         * bit 2 by one shift (right by sh - 2, or left by 2 - sh for the two columns with sh < 2)
+         * and isolated with the mask 4 */
+        const __m256i m3 = _mm256_set1_epi32(3), m4 = _mm256_set1_epi32(4);
         const __m256i h0 = _mm256_loadu_si256((const __m256i *)(cell + 32)),
                       h1 = _mm256_loadu_si256((const __m256i *)(cell + 40));
+#pragma GCC unroll 32
         for (int kk = 0; kk < 32; kk++) {
             const uint32_t *lw = cell + (kk / 16) * 16;
             const int t = kk % 16, sl = 8 * (t % 4) + 2 * (t / 4), sh = 8 * (kk % 4) + kk / 4;
             __m256i l0 = _mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256((const __m256i *)lw), sl), m3);
             __m256i l1 = _mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256((const __m256i *)(lw + 8)), sl), m3);
-            l0 = _mm256_or_si256(l0, _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(h0, sh), m1), 2));
-            l1 = _mm256_or_si256(l1, _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(h1, sh), m1), 2));
-            _mm256_store_ps(out + kk * 16, _mm256_sub_ps(_mm256_cvtepi32_ps(l0), z0));
-            _mm256_store_ps(out + kk * 16 + 8, _mm256_sub_ps(_mm256_cvtepi32_ps(l1), z1));
+            const __m256i e0 = sh >= 2 ? _mm256_srli_epi32(h0, sh - 2) : _mm256_slli_epi32(h0, 2 - sh);
+            const __m256i e1 = sh >= 2 ? _mm256_srli_epi32(h1, sh - 2) : _mm256_slli_epi32(h1, 2 - sh);
+            l0 = _mm256_or_si256(l0, _mm256_and_si256(e0, m4));
+            l1 = _mm256_or_si256(l1, _mm256_and_si256(e1, m4));
+            _mm256_store_ps(out + kk * ldo, _mm256_sub_ps(_mm256_cvtepi32_ps(l0), z0));
+            _mm256_store_ps(out + kk * ldo + 8, _mm256_sub_ps(_mm256_cvtepi32_ps(l1), z1));
         }
     } else {
         const int per = 32 / bits;
         const __m256i mask = _mm256_set1_epi32((1 << bits) - 1);
+#pragma GCC unroll 32
         for (int kk = 0; kk < 32; kk++) {
             const uint32_t *wp = cell + (kk / per) * 16;
             const int t = kk % per, sh = 8 * (t % 4) + bits * (t / 4);
             __m256i q0 = _mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256((const __m256i *)wp), sh), mask);
             __m256i q1 = _mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256((const __m256i *)(wp + 8)), sh), mask);
-            _mm256_store_ps(out + kk * 16, _mm256_sub_ps(_mm256_cvtepi32_ps(q0), z0));
-            _mm256_store_ps(out + kk * 16 + 8, _mm256_sub_ps(_mm256_cvtepi32_ps(q1), z1));
+            _mm256_store_ps(out + kk * ldo, _mm256_sub_ps(_mm256_cvtepi32_ps(q0), z0));
+            _mm256_store_ps(out + kk * ldo + 8, _mm256_sub_ps(_mm256_cvtepi32_ps(q1), z1));
         }
     }
 }
@@ -234,108 +217,84 @@ ALWAYS_INLINE __m256i row_octet(const int bits, const uint32_t *cell, int r, int
 ALWAYS_INLINE void decode_row(const int bits, const uint32_t *cell, int r, float s, float z, float *out)
 {
     const __m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps(z);
+#pragma GCC unroll 4
     for (int h = 0; h < 4; h++)
         _mm256_store_ps(out + 8 * h,
                         _mm256_mul_ps(vs, _mm256_sub_ps(_mm256_cvtepi32_ps(row_octet(bits, cell, r, h)), vz)));
 }
 
-/* Copy rows [0, rows) x columns [0, cols) of a (leading dimension lda) to the contiguous block
- * dst (leading dimension cols). Exact (a copy); see gscale / ginput for why. */
-static void pack_rows(const float *a, int64_t lda, int64_t rows, int64_t cols, float *dst)
-{
-    for (int64_t i = 0; i < rows; i++) {
-        const float *src = a + i * lda;
-        float *d = dst + i * cols;
-        int64_t k = 0;
-        for (; k + 8 <= cols; k += 8) _mm256_storeu_ps(d + k, _mm256_loadu_ps(src + k));
-        for (; k < cols; k++) d[k] = src[k];
-    }
-}
-
 /* ---- scale gradient --------------------------------------------------------------------------
- * Loop nest for rows [n0, n1) (whole tiles, the last one possibly short):
- *   panel of mc rows m (ascending), chunk of GS_TCH tiles:
- *     copy dY[panel, 16 rows of each tile] to dyp[tile][m][16] (zeros past N)
- *     group j:
- *       copy X[panel, group j] to the contiguous xp (when it fits; else X is read in place)
- *       tile t:  ds (16 lanes) = 0 for the first panel, else the partial ds of the previous
- *                panel (carried in ds[n * G + j] itself)
- *         column chunk of <= GS_KC columns of the group:
- *           decode (q - z) of the tile into wf[kk][16]
- *           block of MR rows m:  P[m, 16 rows] = fma chain over the chunk's k (the forward's
- *             exact sequence: p = fma(x[m, k], (float)q - z, p), k ascending); after the group's
- *             last chunk ds = fma(dY[m, 16 rows], P[m], ds) for m ascending, otherwise P is
- *             parked in pbuf (a store and reload keep its bits)
- *         store ds to ds[n * G + j] (valid rows only)
- * Why: every operand of the inner loops comes from a small contiguous buffer. Rows of X and dY
- * are often a multiple of 4 KB apart, so a column block of many rows maps onto a few cache
- * sets and would be refetched from L3 on every use; copied once, the X block (mc x g floats)
- * serves GS_TCH tiles from L2 and the dY block serves every group. The decode of a tile's
- * group (about 10 vector ops per column for 16 rows) is shared by mc / MR register blocks of
- * 12 FMAs per column. */
+ * Loop nest for rows [n0, n1) (whole tiles, the last one possibly short), two tiles (32 rows n,
+ * 4 ymm of lanes) at a time:
+ *   panel of GS_MC rows m (ascending), tile pair t, t + 1:
+ *     copy dY[panel, 32 rows of the pair] to dyt[m][32] (zeros past N)
+ *     group j:  ds (32 lanes) = 0 for the first panel, else the partial ds of the previous panel
+ *               (carried in ds[n * G + j] itself)
+ *       column chunk of <= GS_KC columns of the group:
+ *         decode (q - z) of both tiles into wf[kk][32] (lanes 16..31 = 0 if t + 1 >= ntiles)
+ *         block of 3 rows m:  P[m, 32 rows] = fma chain over the chunk's k (the forward's exact
+ *           sequence: p = fma(x[m, k], (float)q - z, p), k ascending); after the group's last
+ *           chunk ds = fma(dY[m, 32 rows], P[m], ds) for m ascending, otherwise P is parked in
+ *           pbuf (a store and reload keep its bits)
+ *       store ds to ds[n * G + j] (valid rows only)
+ * This is the forward's blocking (a panel of X read in place, once per tile pair; one decode
+ * of a chunk shared by GS_MC / 3 register blocks of 12 FMAs per column) with the group epilogue
+ * replaced by the fold. dyt exists because dY[m, tile] would otherwise be read once per group
+ * from rows that are often a multiple of 4 KB apart (all in one cache set). */
 ALWAYS_INLINE void gscale_tmpl(const int bits, const peqa_qw *w, int64_t m, int64_t n0, int64_t n1,
                                const float *x, int64_t ldx, const float *dy, int64_t lddy, float *ds)
 {
-    _Alignas(32) float xp[GS_XP];
-    _Alignas(32) float dyp[GS_TCH * GS_MC * 16];
-    _Alignas(32) float wf[GS_KC * 16];
-    _Alignas(32) float pbuf[GS_MC * 16];
-    _Alignas(32) float dsl[16];
+    _Alignas(32) float dyt[GS_MC * 32];
+    _Alignas(32) float wf[GS_KC * 32];
+    _Alignas(32) float pbuf[GS_MC * 32];
+    _Alignas(32) float dsl[32];
     const int64_t G = w->ng, tend = (n1 + PEQA_NR - 1) / PEQA_NR;
-    /* rows per panel: as many as fit xp with the first group (a multiple of MR), at most GS_MC */
-    const int64_t g0 = min64(w->g, w->k), mcp = min64(GS_MC, GS_XP / g0) / MR * MR;
-    const int packed = mcp >= 4 * MR;
-    const int64_t mc = packed ? mcp : GS_MC;
-    for (int64_t ms = 0; ms < m; ms += mc) {
-        const int64_t me = min64(ms + mc, m);
-        for (int64_t tc0 = n0 / PEQA_NR; tc0 < tend; tc0 += GS_TCH) {
-            const int64_t tc1 = min64(tc0 + GS_TCH, tend);
-            for (int64_t t = tc0; t < tc1; t++) {
-                const int64_t nt = t * PEQA_NR, rows = min64(n1 - nt, PEQA_NR);
-                for (int64_t i = 0; i < me - ms; i++) {
-                    __m256 d0, d1;
-                    load16(dy + (ms + i) * lddy + nt, rows, &d0, &d1);
-                    _mm256_store_ps(dyp + ((t - tc0) * GS_MC + i) * 16, d0);
-                    _mm256_store_ps(dyp + ((t - tc0) * GS_MC + i) * 16 + 8, d1);
-                }
+    const __m256 zero = _mm256_setzero_ps();
+    for (int64_t ms = 0; ms < m; ms += GS_MC) {
+        const int64_t me = min64(ms + GS_MC, m);
+        for (int64_t t = n0 / PEQA_NR; t < tend; t += 2) {
+            const int pair = t + 1 < tend;
+            const int64_t nt = t * PEQA_NR, rows = min64(n1 - nt, 2 * PEQA_NR);
+            for (int64_t i = 0; i < me - ms; i++) {
+                __m256 d0, d1, d2, d3;
+                load16(dy + (ms + i) * lddy + nt, rows, &d0, &d1);
+                load16(dy + (ms + i) * lddy + nt + 16, rows - 16, &d2, &d3);
+                _mm256_store_ps(dyt + i * 32, d0), _mm256_store_ps(dyt + i * 32 + 8, d1);
+                _mm256_store_ps(dyt + i * 32 + 16, d2), _mm256_store_ps(dyt + i * 32 + 24, d3);
             }
             for (int64_t j = 0; j < G; j++) {
-                const int64_t kj0 = j * w->g, kj1 = min64(kj0 + w->g, w->k), glen = kj1 - kj0;
-                const int64_t nchunk = (glen + GS_KC - 1) / GS_KC;
-                const float *a = x + ms * ldx + kj0; /* A[i, kk] = x[ms + i, kj0 + kk] */
-                int64_t lda = ldx;
-                if (packed) { /* glen <= g0, so the block fits */
-                    pack_rows(a, ldx, me - ms, glen, xp);
-                    a = xp, lda = glen;
-                }
-                for (int64_t t = tc0; t < tc1; t++) {
-                    const int64_t nt = t * PEQA_NR, rows = min64(n1 - nt, PEQA_NR);
-                    const float *zt = w->z + (size_t)(t * G + j) * PEQA_NR, *dyt = dyp + (t - tc0) * GS_MC * 16;
-                    const __m256 z0 = _mm256_loadu_ps(zt), z1 = _mm256_loadu_ps(zt + 8);
-                    for (int64_t r = 0; r < 16; r++) dsl[r] = ms > 0 && r < rows ? ds[(nt + r) * G + j] : 0.0f;
-                    __m256 ds0 = _mm256_load_ps(dsl), ds1 = _mm256_load_ps(dsl + 8);
-                    for (int64_t ci = 0; ci < nchunk; ci++) {
-                        const int64_t kc0 = kj0 + ci * GS_KC, kc1 = min64(kc0 + GS_KC, kj1);
-                        for (int64_t c = kc0 / PEQA_KB; c * PEQA_KB < kc1; c++)
-                            decode_cols(bits, peqa_cell(w, t, c), z0, z1, wf + (c * PEQA_KB - kc0) * 16);
-                        for (int64_t mb = ms; mb < me; mb += MR) {
-                            const int mr = (int)min64(MR, me - mb);
-                            __m256 *pb = (__m256 *)(pbuf + (mb - ms) * 16), acc[2 * MR];
-                            if (ci + 1 < nchunk) { /* park P in pbuf */
-                                fma_rows(mr, a + (mb - ms) * lda + (kc0 - kj0), lda, wf, 16, kc1 - kc0, ci ? pb : NULL, pb);
-                                continue;
-                            }
-                            fma_rows(mr, a + (mb - ms) * lda + (kc0 - kj0), lda, wf, 16, kc1 - kc0, ci ? pb : NULL, acc);
-                            for (int i = 0; i < mr; i++) { /* m ascending */
-                                const float *d = dyt + (mb - ms + i) * 16;
-                                ds0 = _mm256_fmadd_ps(_mm256_load_ps(d), acc[2 * i], ds0);
-                                ds1 = _mm256_fmadd_ps(_mm256_load_ps(d + 8), acc[2 * i + 1], ds1);
-                            }
-                        }
+                const int64_t kj0 = j * w->g, kj1 = min64(kj0 + w->g, w->k);
+                const int64_t nchunk = (kj1 - kj0 + GS_KC - 1) / GS_KC;
+                const float *za = w->z + (size_t)(t * G + j) * PEQA_NR, *zb = za + G * PEQA_NR;
+                for (int64_t r = 0; r < 32; r++) dsl[r] = ms > 0 && r < rows ? ds[(nt + r) * G + j] : 0.0f;
+                __m256 dsv[4] = {_mm256_load_ps(dsl), _mm256_load_ps(dsl + 8), _mm256_load_ps(dsl + 16),
+                                 _mm256_load_ps(dsl + 24)};
+                for (int64_t ci = 0; ci < nchunk; ci++) {
+                    const int64_t kc0 = kj0 + ci * GS_KC, kc1 = min64(kc0 + GS_KC, kj1);
+                    for (int64_t c = kc0 / PEQA_KB; c * PEQA_KB < kc1; c++) {
+                        float *o = wf + (c * PEQA_KB - kc0) * 32;
+                        decode_cols(bits, peqa_cell(w, t, c), _mm256_loadu_ps(za), _mm256_loadu_ps(za + 8), o, 32);
+                        if (pair)
+                            decode_cols(bits, peqa_cell(w, t + 1, c), _mm256_loadu_ps(zb), _mm256_loadu_ps(zb + 8), o + 16, 32);
+                        else
+                            for (int kk = 0; kk < PEQA_KB; kk++)
+                                _mm256_store_ps(o + kk * 32 + 16, zero), _mm256_store_ps(o + kk * 32 + 24, zero);
                     }
-                    _mm256_store_ps(dsl, ds0), _mm256_store_ps(dsl + 8, ds1);
-                    for (int64_t r = 0; r < rows; r++) ds[(nt + r) * G + j] = dsl[r];
+                    for (int64_t mb = ms; mb < me; mb += 3) {
+                        const int mr = (int)min64(3, me - mb);
+                        __m256 *pb = (__m256 *)(pbuf + (mb - ms) * 32), acc[12];
+                        if (ci + 1 < nchunk) { /* park P in pbuf */
+                            fma_rows32(mr, x + mb * ldx + kc0, ldx, wf, 32, kc1 - kc0, ci ? pb : NULL, pb);
+                            continue;
+                        }
+                        fma_rows32(mr, x + mb * ldx + kc0, ldx, wf, 32, kc1 - kc0, ci ? pb : NULL, acc);
+                        for (int i = 0; i < mr; i++) /* m ascending */
+                            for (int q = 0; q < 4; q++)
+                                dsv[q] = _mm256_fmadd_ps(_mm256_load_ps(dyt + (mb - ms + i) * 32 + 8 * q), acc[4 * i + q], dsv[q]);
+                    }
                 }
+                for (int q = 0; q < 4; q++) _mm256_store_ps(dsl + 8 * q, dsv[q]);
+                for (int64_t r = 0; r < rows; r++) ds[(nt + r) * G + j] = dsl[r];
             }
         }
     }
@@ -444,56 +403,56 @@ static void peqa_gzero_16__avx2(const peqa_qw *w, int64_t m, int64_t n0, int64_t
 
 /* ---- input gradient --------------------------------------------------------------------------
  * Loop nest for rows [m0, m1), columns [k0, k1) (whole 32-column blocks, the last possibly short):
- *   panel of GI_MC rows m, chunk of GI_KBC column blocks, chunk of GI_NC rows n (ascending,
- *   only n < N):
- *     copy the block dY[panel, row chunk] to the contiguous buffer ap
- *     column block c of the chunk:
- *       decode Ŵ[n, 32 c .. 32 c + 31] of the row chunk into wh[n][32] (row form, lanes over k;
- *       the block lies in one group j = 32 c / g, since blocks never straddle groups)
- *       block of MR rows m, 16-column half:
- *         dX[m, 16 lanes] = fma(dY[m, n], Ŵ[n, 16 lanes], dX) for n of the chunk ascending
- * The chains are carried across row chunks in dX itself (stored after a chunk, reloaded before
- * the next; the first chunk starts from 0), so the n order is the reference's 0 .. N-1 and no
- * bits change. Why this order: the carried dX block (GI_MC x 32 GI_KBC floats, 96 KB) stays in
- * L2 between row chunks; the dY block (GI_MC x GI_NC floats, 48 KB; packed because rows of dY
- * are often a multiple of 4 KB apart, which maps a column block of many rows onto a few cache
- * sets) serves GI_KBC column blocks; one decode of Ŵ (16 KB) is shared by GI_MC / MR register
- * blocks. Columns past k1 are computed in registers but never stored (masked stores). */
+ *   panel of GI_MC rows m, column block c (one group j = 32 c / g: blocks never straddle groups):
+ *     chunk of GI_NC rows n (ascending, only n < N):
+ *       decode Ŵ[n, 32 c .. 32 c + 31] of the chunk into wh[n][32] (row form, lanes over k)
+ *       block of 3 rows m:
+ *         dxb[m, 32 lanes] = fma(dY[m, n], Ŵ[n, 32 lanes], dxb) for n of the chunk ascending
+ *     store dxb to dX (columns < k1 only)
+ * The chains run over n = 0 .. N-1 in the reference's order; between row chunks they rest in
+ * dxb (a store and reload keep the bits; the first chunk starts from 0). This is the forward's
+ * blocking mirrored: a panel of dY read in place once per column block, one decode of Ŵ (16 KB,
+ * L1) shared by GI_MC / 3 register blocks, the carried block (GI_MC x 32 floats) in L1. */
 ALWAYS_INLINE void ginput_tmpl(const int bits, const peqa_qw *w, int64_t m0, int64_t m1, int64_t k0,
                                int64_t k1, const float *dy, int64_t lddy, float *dx, int64_t lddx)
 {
-    _Alignas(32) float ap[GI_MC * GI_NC];
+    _Alignas(32) float dxb[GI_MC * 32];
     _Alignas(32) float wh[GI_NC * 32];
-    const int64_t G = w->ng, N = w->n, cend = (k1 + PEQA_KB - 1) / PEQA_KB;
+    const int64_t G = w->ng, N = w->n;
     for (int64_t ms = m0; ms < m1; ms += GI_MC) {
         const int64_t me = min64(ms + GI_MC, m1);
-        for (int64_t cc0 = k0 / PEQA_KB; cc0 < cend; cc0 += GI_KBC) {
-            const int64_t cc1 = min64(cc0 + GI_KBC, cend);
+        for (int64_t c = k0 / PEQA_KB; c * PEQA_KB < k1; c++) {
+            const int64_t kb = c * PEQA_KB, vc = min64(PEQA_KB, k1 - kb), j = kb / w->g;
             for (int64_t nc0 = 0; nc0 < N; nc0 += GI_NC) {
-                const int64_t nc1 = min64(nc0 + GI_NC, N), nn = nc1 - nc0;
-                pack_rows(dy + ms * lddy + nc0, lddy, me - ms, nn, ap);
-                for (int64_t c = cc0; c < cc1; c++) {
-                    const int64_t kb = c * PEQA_KB, vc = min64(PEQA_KB, k1 - kb), j = kb / w->g;
-                    for (int64_t t = nc0 / PEQA_NR; t * PEQA_NR < nc1; t++) {
-                        const uint32_t *cell = peqa_cell(w, t, c);
-                        const float *st = w->s + (size_t)(t * G + j) * PEQA_NR, *zt = w->z + (size_t)(t * G + j) * PEQA_NR;
-                        const int rows = (int)min64(PEQA_NR, nc1 - t * PEQA_NR);
-                        for (int r = 0; r < rows; r++)
-                            decode_row(bits, cell, r, st[r], zt[r], wh + (t * PEQA_NR + r - nc0) * 32);
-                    }
-                    for (int64_t mb = ms; mb < me; mb += MR) {
-                        const int mr = (int)min64(MR, me - mb);
-                        for (int64_t h = 0; h < 2 && 16 * h < vc; h++) {
-                            const int64_t nv = vc - 16 * h;
-                            float *dxp = dx + mb * lddx + kb + 16 * h;
-                            __m256 acc[2 * MR];
-                            if (nc0 > 0)
-                                for (int i = 0; i < mr; i++) load16(dxp + i * lddx, nv, &acc[2 * i], &acc[2 * i + 1]);
-                            fma_rows(mr, ap + (mb - ms) * nn, nn, wh + 16 * h, 32, nn, nc0 > 0 ? acc : NULL, acc);
-                            for (int i = 0; i < mr; i++) store16(dxp + i * lddx, nv, acc[2 * i], acc[2 * i + 1]);
-                        }
-                    }
+                const int64_t nc1 = min64(nc0 + GI_NC, N);
+                /* The cells of one column block are a row of tiles apart in the packed array (far
+                 * apart, no hardware prefetch), so the next chunk's cells (of this column block, or
+                 * the first chunk of the next one) are requested now, into L2. */
+                {
+                    const int64_t pc = nc1 < N ? c : c + 1, pn0 = nc1 < N ? nc1 : 0;
+                    if (pc * PEQA_KB < k1)
+                        for (int64_t t = pn0 / PEQA_NR; t * PEQA_NR < min64(pn0 + GI_NC, N); t++)
+                            for (int q = 0; q < bits; q++)
+                                _mm_prefetch((const char *)(peqa_cell(w, t, pc) + 16 * q), _MM_HINT_T1);
                 }
+                for (int64_t t = nc0 / PEQA_NR; t * PEQA_NR < nc1; t++) {
+                    const uint32_t *cell = peqa_cell(w, t, c);
+                    const float *st = w->s + (size_t)(t * G + j) * PEQA_NR, *zt = w->z + (size_t)(t * G + j) * PEQA_NR;
+                    const int rows = (int)min64(PEQA_NR, nc1 - t * PEQA_NR);
+                    for (int r = 0; r < rows; r++)
+                        decode_row(bits, cell, r, st[r], zt[r], wh + (t * PEQA_NR + r - nc0) * 32);
+                }
+                for (int64_t mb = ms; mb < me; mb += 3) {
+                    const int mr = (int)min64(3, me - mb);
+                    float *xb = dxb + (mb - ms) * 32;
+                    fma_rows32(mr, dy + mb * lddy + nc0, lddy, wh, 32, nc1 - nc0, nc0 > 0 ? (const __m256 *)xb : NULL, (__m256 *)xb);
+                }
+            }
+            for (int64_t i = 0; i < me - ms; i++) {
+                store16(dx + (ms + i) * lddx + kb, vc, _mm256_load_ps(dxb + i * 32), _mm256_load_ps(dxb + i * 32 + 8));
+                if (vc > 16)
+                    store16(dx + (ms + i) * lddx + kb + 16, vc - 16, _mm256_load_ps(dxb + i * 32 + 16),
+                            _mm256_load_ps(dxb + i * 32 + 24));
             }
         }
     }

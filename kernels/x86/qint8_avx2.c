@@ -17,6 +17,15 @@
  *     nibbles, q = 16 qh + ql, each nibble accumulated separately as above and combined in int32
  *     by vpmaddwd with 1 and with 16:  isum = Σ ql x + 16 Σ qh x, exact.
  * |isum| <= 32 * 255 * 128 < 2^24, so (float)isum is exact, as in the reference.
+ *
+ * Speed. On Zen 3 vpmaddubsw issues about once per cycle, so a 16 x 32 cell costs at least 16
+ * cycles per activation row for 2/3/4-bit codes (32 for 8-bit: two nibbles). The GEMM register
+ * block is 4 activation rows x 16 output rows (8 int16 accumulators + 2 code vectors + the
+ * broadcast + the mask), so the code extraction (shift, mask) and the weight loads are shared by
+ * 4 rows; with the epilogue it runs at about 19-22 cycles per (row, cell), near that bound. The
+ * GEMV (one row) cannot share the extraction and is limited by memory for weights that are not
+ * in cache. AVX-VNNI (vpdpbusd) would fuse maddubs + maddwd + add; there is no such variant here
+ * because it could not be tested on the machine this was written on.
  */
 #if !defined(__AVX2__) || !defined(__FMA__)
 #error "kernels/x86/*_avx2.c must be built with -mavx2 -mfma"
@@ -107,14 +116,18 @@ static inline __m256i bcast4(const int8_t *p)
 }
 
 /* acc[2 i + h] (int16 pair sums, rows 8 h .. 8 h + 7 of the tile) += codes_h · x_i[off .. off+3]
- * for the mr activation rows i. c0 / c1: four code bytes per row lane (rows 0-7 / 8-15). */
+ * for the mr activation rows i. c0 / c1: four code bytes per row lane (rows 0-7 / 8-15).
+ * The accumulation uses the saturating vpaddsw although nothing saturates (sums <= 30720, see
+ * the file comment), so it equals vpaddw here: being non-associative, it stops the compiler
+ * from regrouping the 8 quad products of a block into a tree of temporaries, which spilled
+ * every product to the stack. */
 ALWAYS_INLINE void dot_quad(const int mr, __m256i c0, __m256i c1, const int8_t *const *xp, int off, __m256i *acc)
 {
 #pragma GCC unroll 4
     for (int i = 0; i < mr; i++) {
         const __m256i xv = bcast4(xp[i] + off);
-        acc[2 * i] = _mm256_add_epi16(acc[2 * i], _mm256_maddubs_epi16(c0, xv));
-        acc[2 * i + 1] = _mm256_add_epi16(acc[2 * i + 1], _mm256_maddubs_epi16(c1, xv));
+        acc[2 * i] = _mm256_adds_epi16(acc[2 * i], _mm256_maddubs_epi16(c0, xv));
+        acc[2 * i + 1] = _mm256_adds_epi16(acc[2 * i + 1], _mm256_maddubs_epi16(c1, xv));
     }
 }
 
@@ -198,9 +211,12 @@ ALWAYS_INLINE void i8_blocks(const int bits, const int mr, const peqa_qw *w, int
     const int64_t g = w->g, K = w->k, G = w->ng;
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const uint32_t *cell = peqa_cell(w, t, b0);
+    /* group j of the current block and its column range [gs, ge); advanced without dividing */
+    int64_t j = b0 * PEQA_KB / g, gs = j * g, ge = min64(gs + g, K);
     for (int64_t b = b0; b < b1; b++, cell += (size_t)bits * PEQA_NR) {
-        const int64_t kb = b * PEQA_KB, j = kb / g, ge = min64(j * g + g, K);
-        if (kb == j * g)
+        const int64_t kb = b * PEQA_KB;
+        if (kb >= ge) j++, gs = ge, ge = min64(gs + g, K);
+        if (kb == gs)
 #pragma GCC unroll 8
             for (int i = 0; i < 2 * mr; i++) a[i] = _mm256_setzero_ps();
         const int8_t *xp[4];
