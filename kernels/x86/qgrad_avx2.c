@@ -28,15 +28,15 @@
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 /* Blocking (values measured on Zen 3; they change no bit, only speed). Stack per call: gscale
- * 3 x 12 + 16 KB, ginput 12 + 16 KB.
- * gscale: panels of GS_MC rows of X; one decoded column chunk of (q - z) of a tile pair is
- *   GS_KC x 32 floats (16 KB, L1); P of a panel is parked in pbuf (GS_MC x 32 floats) between
- *   the chunks of a group longer than GS_KC.
+ * 2 x 18 + 16 KB, ginput 18 + 16 KB.
+ * gscale: panels of GS_MC rows of X (dY of the panel's tile pair, dyt, GS_MC x 32 floats); one
+ *   decoded column chunk of (q - z) of a tile pair is GS_KC x 32 floats (16 KB, L1); P of a panel
+ *   is parked in pbuf (GS_MC x 32 floats) between the chunks of a group longer than GS_KC.
  * ginput: panels of GI_MC rows of dY; one decoded chunk of Ŵ is GI_NC x 32 floats (16 KB, L1;
  *   GI_NC is a multiple of 16, so chunks are whole tiles). */
-#define GS_MC 96
+#define GS_MC 144
 #define GS_KC 128
-#define GI_MC 96
+#define GI_MC 144
 #define GI_NC 128
 /* gzero: XS table of GZ_MZ rows x GZ_JZ groups (16 KB). */
 #define GZ_MZ 128
@@ -466,7 +466,7 @@ ALWAYS_INLINE void ginput_tmpl(const int bits, const peqa_qw *w, int64_t m0, int
     {                                                                                                     \
         gscale_tmpl(B, w, m, n0, n1, x, ldx, dy, lddy, ds);                                               \
     }                                                                                                     \
-    static void peqa_ginput_q##B##_6x16__avx2(const peqa_qw *w, int64_t m0, int64_t m1, int64_t k0,       \
+    static void peqa_ginput_q##B##_3x32__avx2(const peqa_qw *w, int64_t m0, int64_t m1, int64_t k0,       \
                                               int64_t k1, const float *dy, int64_t lddy, float *dx,       \
                                               int64_t lddx)                                               \
     {                                                                                                     \
@@ -483,12 +483,12 @@ void peqa_init_qgrad__avx2(peqa_kernels *k, unsigned features)
     (void)features; /* AVX2 + FMA is all these kernels need; the caller checked it */
     static const peqa_gscale_fn gs[PEQA_NBITS] = {peqa_gscale_q2_16__avx2, peqa_gscale_q3_16__avx2,
                                                   peqa_gscale_q4_16__avx2, peqa_gscale_q8_16__avx2};
-    static const peqa_ginput_fn gi[PEQA_NBITS] = {peqa_ginput_q2_6x16__avx2, peqa_ginput_q3_6x16__avx2,
-                                                  peqa_ginput_q4_6x16__avx2, peqa_ginput_q8_6x16__avx2};
+    static const peqa_ginput_fn gi[PEQA_NBITS] = {peqa_ginput_q2_3x32__avx2, peqa_ginput_q3_3x32__avx2,
+                                                  peqa_ginput_q4_3x32__avx2, peqa_ginput_q8_3x32__avx2};
     static const char *const gs_name[PEQA_NBITS] = {"peqa_gscale_q2_16__avx2", "peqa_gscale_q3_16__avx2",
                                                     "peqa_gscale_q4_16__avx2", "peqa_gscale_q8_16__avx2"};
-    static const char *const gi_name[PEQA_NBITS] = {"peqa_ginput_q2_6x16__avx2", "peqa_ginput_q3_6x16__avx2",
-                                                    "peqa_ginput_q4_6x16__avx2", "peqa_ginput_q8_6x16__avx2"};
+    static const char *const gi_name[PEQA_NBITS] = {"peqa_ginput_q2_3x32__avx2", "peqa_ginput_q3_3x32__avx2",
+                                                    "peqa_ginput_q4_3x32__avx2", "peqa_ginput_q8_3x32__avx2"};
     for (int b = 0; b < PEQA_NBITS; b++) {
         k->gscale[b] = gs[b], k->gscale_name[b] = gs_name[b];
         k->ginput[b] = gi[b], k->ginput_name[b] = gi_name[b];
