@@ -448,13 +448,16 @@ static void test_create_free_loop(trun *r, int loops)
     for (int i = 0; i < loops && ok; i++) {
         int t = sizes[i % 5];
         peqa_pool *p = NULL;
+        int pre = i % 5 == 4 ? process_threads() : 0;
         if (peqa__pool_create(t, &p)) {
             ok = 0;
             snprintf(msg, sizeof msg, "iteration %d: peqa__pool_create(%d): %s", i, t, peqa_last_error());
             break;
         }
         if (i % 5 == 4) { /* every fifth pool is freed without ever having run a job */
-            int n = process_threads();
+            /* workers this pool added, counted against the moment before it was created (an
+             * emulator such as qemu-user has helper threads of its own that come and go) */
+            int n = process_threads() - pre;
             if (n > peak) peak = n;
         } else {
             ok = run_once_check(p, 3 * t + 1, msg, sizeof msg);
@@ -462,11 +465,11 @@ static void test_create_free_loop(trun *r, int loops)
         peqa__pool_free(p);
     }
     int after = base >= 0 ? settle_threads(base) : -1;
-    if (ok && base >= 0 && after != base)
+    if (ok && base >= 0 && after > base)
         ok = 0, snprintf(msg, sizeof msg, "%d threads before, %d after %d pools: workers not joined", base,
                          after, loops);
-    if (ok && base >= 0 && peak != base + 15)
-        ok = 0, snprintf(msg, sizeof msg, "a 16-thread pool showed %d process threads, expected %d", peak, base + 15);
+    if (ok && base >= 0 && peak != 15)
+        ok = 0, snprintf(msg, sizeof msg, "a 16-thread pool added %d threads, expected 15 workers", peak);
     if (ok) t_result(r, 1, name, "-", "%d pools of 1/2/3/7/16 threads; process threads back to %d", loops, base);
     else t_result(r, 0, name, "-", "%s", msg);
 }
