@@ -105,9 +105,13 @@ $(BUILD)/bench/%.o: bench/%.c bench/limits.h $(HDRS) Makefile
 	$(CC) $(ALLCFLAGS) $(call isaflags,$<) -c $< -o $@
 $(BUILD)/bench_kernels: $(BENCH_OBJ) $(BUILD)/libpeqa.a
 	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
-bench: $(BUILD)/bench_kernels
+# Training benchmark (PEQA throughput and peak RSS; bench/bench_train.c), built alongside.
+$(BUILD)/bench_train: $(BUILD)/bench/bench_train.o $(BUILD)/libpeqa.a
+	$(CC) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+bench: $(BUILD)/bench_kernels $(BUILD)/bench_train
 	@if [ -n "$(BENCH_ARGS)" ]; then $(BUILD)/bench_kernels $(BENCH_ARGS); \
 	else echo "built $(BUILD)/bench_kernels (run it with --quick, --help; see bench/README.md)"; fi
+	@echo "built $(BUILD)/bench_train (PEQA fine-tuning tokens/s and peak RSS; run it with --quick or --help)"
 
 clean:
 	rm -rf build peqa

@@ -25,6 +25,7 @@ run() { # label, command...
 run "native" "$BUILD/peqa_tests"
 run "cli" sh tests/cli_test.sh "$BUILD/peqa"
 run "train cli" sh tests/train_cli_test.sh "$BUILD/peqa"
+run "demo" sh tests/demo_test.sh "$BUILD/peqa"
 if [ -z "$PEQA_NO_CROSS" ]; then
     if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 && command -v qemu-aarch64 >/dev/null 2>&1; then
         if make -s cross >"$tmp/cross.log" 2>&1; then
