@@ -12,6 +12,19 @@ peqa_status peqa__fail(peqa_status st, const char *fmt, ...)
 #endif
     ;
 
+/* Re-issues the current error message behind a prefix ("<prefix>: <message>") and returns st. */
+peqa_status peqa__wrapf(peqa_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Returns from the calling function when expr is not PEQA_OK. */
+#define PEQA_TRY(expr)                                                                             \
+    do {                                                                                           \
+        peqa_status st_ = (expr);                                                                  \
+        if (st_ != PEQA_OK) return st_;                                                            \
+    } while (0)
+
 /* Overflow-checked size arithmetic: return 0 on overflow. */
 static inline int peqa__mul(size_t a, size_t b, size_t *out)
 {

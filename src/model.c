@@ -25,30 +25,9 @@
 #include "ops.h"
 #include "safetensors.h"
 
-#define TRY(expr)                                                                                  \
-    do {                                                                                           \
-        peqa_status st_ = (expr);                                                                  \
-        if (st_ != PEQA_OK) return st_;                                                            \
-    } while (0)
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-/* Re-issues the current error message with a prefix ("<prefix>: <message>"). */
-static peqa_status wrapf(peqa_status st, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static peqa_status wrapf(peqa_status st, const char *fmt, ...)
-{
-    char prev[512], pre[256];
-    snprintf(prev, sizeof prev, "%s", peqa_last_error());
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(pre, sizeof pre, fmt, ap);
-    va_end(ap);
-    return peqa__fail(st, "%s: %s", pre, prev);
-}
 
 /* The model's PRNG for random initialisation: splitmix64 seeding xoshiro256** (the generator
  * of tests/prng.h, restated here so that the library does not depend on test code). Integer
@@ -111,14 +90,14 @@ static peqa_status cfg_range(peqa_status code, const char *what, const char *key
 /* The checks of peqa_model_config_check with a chosen status (FORMAT for files, ARG for code). */
 static peqa_status cfg_check(const peqa_model_config *c, const char *what, peqa_status code)
 {
-    TRY(cfg_range(code, what, "hidden_size", c->dim, 1, PEQA_MODEL_MAX_DIM));
-    TRY(cfg_range(code, what, "intermediate_size", c->ffn, 1, PEQA_MODEL_MAX_FFN));
-    TRY(cfg_range(code, what, "num_hidden_layers", c->n_layers, 1, PEQA_MODEL_MAX_LAYERS));
-    TRY(cfg_range(code, what, "num_attention_heads", c->n_heads, 1, PEQA_MODEL_MAX_HEADS));
-    TRY(cfg_range(code, what, "num_key_value_heads", c->n_kv_heads, 1, PEQA_MODEL_MAX_HEADS));
-    TRY(cfg_range(code, what, "head_dim", c->head_dim, 2, PEQA_MODEL_MAX_HEAD_DIM));
-    TRY(cfg_range(code, what, "vocab_size", c->vocab, 1, PEQA_MODEL_MAX_VOCAB));
-    TRY(cfg_range(code, what, "max_position_embeddings", c->max_pos, 1, PEQA_MODEL_MAX_POS));
+    PEQA_TRY(cfg_range(code, what, "hidden_size", c->dim, 1, PEQA_MODEL_MAX_DIM));
+    PEQA_TRY(cfg_range(code, what, "intermediate_size", c->ffn, 1, PEQA_MODEL_MAX_FFN));
+    PEQA_TRY(cfg_range(code, what, "num_hidden_layers", c->n_layers, 1, PEQA_MODEL_MAX_LAYERS));
+    PEQA_TRY(cfg_range(code, what, "num_attention_heads", c->n_heads, 1, PEQA_MODEL_MAX_HEADS));
+    PEQA_TRY(cfg_range(code, what, "num_key_value_heads", c->n_kv_heads, 1, PEQA_MODEL_MAX_HEADS));
+    PEQA_TRY(cfg_range(code, what, "head_dim", c->head_dim, 2, PEQA_MODEL_MAX_HEAD_DIM));
+    PEQA_TRY(cfg_range(code, what, "vocab_size", c->vocab, 1, PEQA_MODEL_MAX_VOCAB));
+    PEQA_TRY(cfg_range(code, what, "max_position_embeddings", c->max_pos, 1, PEQA_MODEL_MAX_POS));
     if (c->head_dim % 2 != 0)
         return peqa__fail(code, "%s: \"head_dim\" = %lld: rotary embedding needs an even head dimension", what,
                           (long long)c->head_dim);
@@ -148,7 +127,7 @@ static peqa_status cfg_check(const peqa_model_config *c, const char *what, peqa_
                               "%s: llama3 rope scaling: need finite \"factor\" > 0 and 0 < \"low_freq_factor\" < "
                               "\"high_freq_factor\" (got %g, %g, %g)",
                               what, c->rope_factor, c->rope_low_freq_factor, c->rope_high_freq_factor);
-        TRY(cfg_range(code, what, "original_max_position_embeddings", c->rope_orig_max_pos, 1, PEQA_MODEL_MAX_POS));
+        PEQA_TRY(cfg_range(code, what, "original_max_position_embeddings", c->rope_orig_max_pos, 1, PEQA_MODEL_MAX_POS));
         break;
     default: return peqa__fail(code, "%s: unknown rope kind %d", what, (int)c->rope_kind);
     }
@@ -270,17 +249,17 @@ static peqa_status parse_rope_scaling(const char *what, const char *objname, con
     } else if (!strcmp(type, "linear")) {
         c->rope_kind = PEQA_ROPE_LINEAR;
         snprintf(key, sizeof key, "%s.factor", objname);
-        TRY(jdbl(what, sc, "factor", key, 1, 1.0, &c->rope_factor));
+        PEQA_TRY(jdbl(what, sc, "factor", key, 1, 1.0, &c->rope_factor));
     } else if (!strcmp(type, "llama3")) {
         c->rope_kind = PEQA_ROPE_LLAMA3;
         snprintf(key, sizeof key, "%s.factor", objname);
-        TRY(jdbl(what, sc, "factor", key, 1, 1.0, &c->rope_factor));
+        PEQA_TRY(jdbl(what, sc, "factor", key, 1, 1.0, &c->rope_factor));
         snprintf(key, sizeof key, "%s.low_freq_factor", objname);
-        TRY(jdbl(what, sc, "low_freq_factor", key, 1, 1.0, &c->rope_low_freq_factor));
+        PEQA_TRY(jdbl(what, sc, "low_freq_factor", key, 1, 1.0, &c->rope_low_freq_factor));
         snprintf(key, sizeof key, "%s.high_freq_factor", objname);
-        TRY(jdbl(what, sc, "high_freq_factor", key, 1, 4.0, &c->rope_high_freq_factor));
+        PEQA_TRY(jdbl(what, sc, "high_freq_factor", key, 1, 4.0, &c->rope_high_freq_factor));
         snprintf(key, sizeof key, "%s.original_max_position_embeddings", objname);
-        TRY(jint(what, sc, "original_max_position_embeddings", key, 1, 8192, &c->rope_orig_max_pos));
+        PEQA_TRY(jint(what, sc, "original_max_position_embeddings", key, 1, 8192, &c->rope_orig_max_pos));
     } else {
         return peqa__fail(PEQA_ERR_FORMAT, "%s: \"%s\" rope type \"%s\" is not supported (default, linear, llama3 are)",
                           what, objname, type);
@@ -293,7 +272,7 @@ peqa_status peqa_model_config_parse(const char *text, size_t len, const char *wh
     if (!text || !c) return peqa__fail(PEQA_ERR_NULL, "peqa_model_config_parse: NULL argument");
     if (!what) what = "config.json";
     peqa_json_doc *doc = NULL;
-    TRY(peqa_json_parse(text, len, 0, what, &doc, NULL));
+    PEQA_TRY(peqa_json_parse(text, len, 0, what, &doc, NULL));
     const peqa_json_value *root = peqa_json_root(doc);
     peqa_model_config k;
     memset(&k, 0, sizeof k);
@@ -389,7 +368,7 @@ peqa_status peqa_model_config_load(const char *path, peqa_model_config *c)
     if (!path || !c) return peqa__fail(PEQA_ERR_NULL, "peqa_model_config_load: NULL argument");
     char *text = NULL;
     size_t len = 0;
-    TRY(peqa__read_file(path, PEQA_JSON_MAX_BYTES, &text, &len));
+    PEQA_TRY(peqa__read_file(path, PEQA_JSON_MAX_BYTES, &text, &len));
     peqa_status st = peqa_model_config_parse(text, len, path, c);
     free(text);
     return st;
@@ -450,7 +429,7 @@ peqa_status peqa_model_config_json(const peqa_model_config *c, char **out)
 {
     if (!c || !out) return peqa__fail(PEQA_ERR_NULL, "peqa_model_config_json: NULL argument");
     *out = NULL;
-    TRY(cfg_check(c, "config", PEQA_ERR_ARG));
+    PEQA_TRY(cfg_check(c, "config", PEQA_ERR_ARG));
     char d1[40], d2[40], d3[40], d4[40];
     sbuf b = {0};
     sb_printf(&b, "{\n  \"architectures\": [\"LlamaForCausalLM\"],\n  \"model_type\": \"llama\",\n");
@@ -515,7 +494,7 @@ size_t peqa_model_act_bytes_per_token_work(const peqa_model_config *c) { return 
  * a frequency may differ from its value by an ulp). */
 static peqa_status make_inv_freq(const peqa_model_config *c, float *f)
 {
-    TRY(peqa_rope_default_freqs(c->head_dim, c->rope_theta, f));
+    PEQA_TRY(peqa_rope_default_freqs(c->head_dim, c->rope_theta, f));
     const int64_t half = c->head_dim / 2;
     if (c->rope_kind == PEQA_ROPE_LINEAR) {
         for (int64_t j = 0; j < half; j++) f[j] = (float)((double)f[j] / c->rope_factor);
@@ -545,7 +524,7 @@ static peqa_status ensure_rope(peqa_model *m, int64_t need)
     if (len < need) len = need;
     if (len > m->cfg.max_pos) len = m->cfg.max_pos;
     peqa_rope r;
-    TRY(peqa_rope_init_freqs(&r, m->cfg.head_dim, len, m->inv_freq));
+    PEQA_TRY(peqa_rope_init_freqs(&r, m->cfg.head_dim, len, m->inv_freq));
     peqa_rope_free(&m->rope);
     m->rope = r;
     return PEQA_OK;
@@ -583,7 +562,7 @@ static peqa_status model_alloc(const peqa_model_config *cfg, int quant, int bits
     const char *fn = quant ? "peqa_model_create_quantized" : "peqa_model_create";
     if (!cfg || !out) return peqa__fail(PEQA_ERR_NULL, "%s: NULL argument", fn);
     *out = NULL;
-    TRY(cfg_check(cfg, "config", PEQA_ERR_ARG));
+    PEQA_TRY(cfg_check(cfg, "config", PEQA_ERR_ARG));
     if (quant) {
         /* Validate bits and group on every shape before allocating anything. */
         for (int j = 0; j < PEQA_LIN_COUNT; j++) {
@@ -591,7 +570,7 @@ static peqa_status model_alloc(const peqa_model_config *cfg, int quant, int bits
             peqa_qtensor_info info;
             lin_shape(cfg, j, &n, &k);
             peqa_status st = peqa_qtensor_sizes(n, k, bits, group, &info);
-            if (st) return wrapf(st, "%s: %s", fn, lin_suffix[j]);
+            if (st) return peqa__wrapf(st, "%s: %s", fn, lin_suffix[j]);
         }
     }
     peqa_model *m = calloc(1, sizeof *m);
@@ -753,7 +732,7 @@ peqa_status peqa_model_init_random(peqa_model *m, uint64_t seed, float std)
     const int64_t n = peqa_model_tensor_count(m);
     for (int64_t i = 0; i < n; i++) {
         peqa_model_tensor t;
-        TRY(peqa_model_tensor_at(m, i, &t));
+        PEQA_TRY(peqa_model_tensor_at(m, i, &t));
         if (t.ndim == 1) {
             fill(t.f32, (size_t)t.numel, 1.0f);
             continue;
@@ -800,7 +779,7 @@ static peqa_status load_one(const peqa_st_set *set, const char *what, const char
     }
     size_t count = (size_t)shape[0] * (ndim == 2 ? (size_t)shape[1] : 1);
     peqa_status st = peqa_st_read_f32_into(f, t, dst, count);
-    if (st) return wrapf(st, "%s: tensor '%s'", path, name);
+    if (st) return peqa__wrapf(st, "%s: tensor '%s'", path, name);
     for (size_t i = 0; i < count; i++)
         if (!isfinite(dst[i]))
             return peqa__fail(PEQA_ERR_NONFINITE, "%s: tensor '%s' element %zu is %s", path, name, i,
@@ -827,9 +806,9 @@ peqa_status peqa_model_load_tensors(peqa_model *m, const peqa_st_set *set, const
     const int64_t n = peqa_model_tensor_count(m);
     for (int64_t i = 0; i < n; i++) {
         peqa_model_tensor t;
-        TRY(peqa_model_tensor_at(m, i, &t));
+        PEQA_TRY(peqa_model_tensor_at(m, i, &t));
         if (t.qt) continue; /* quantized linears come from the quantized file's own tensors */
-        TRY(load_one(set, what, t.name, t.ndim, t.shape, t.f32, 0, NULL));
+        PEQA_TRY(load_one(set, what, t.name, t.ndim, t.shape, t.f32, 0, NULL));
     }
     if (m->cfg.tie_embeddings) {
         /* A tied checkpoint normally omits lm_head.weight; some converters keep a copy. The head
@@ -893,7 +872,7 @@ peqa_status peqa_model_load(const char *path, peqa_model **out)
     free(cfgpath);
     if (st) return st;
     peqa_st_set *set = NULL;
-    TRY(peqa_st_set_open(path, &set));
+    PEQA_TRY(peqa_st_set_open(path, &set));
     peqa_model *m = NULL;
     st = peqa_model_create(&cfg, &m);
     if (!st) st = peqa_model_load_tensors(m, set, path);
@@ -1001,7 +980,7 @@ peqa_status peqa_model_quantize(peqa_model *m, int bits, int64_t group)
         if (st) {
             char name[PEQA_MODEL_NAME_MAX];
             peqa_model_linear_name(m, i, name, sizeof name);
-            st = wrapf(st, "peqa_model_quantize: %s", name);
+            st = peqa__wrapf(st, "peqa_model_quantize: %s", name);
         }
     }
     if (st) {
@@ -1046,7 +1025,7 @@ peqa_status peqa_model_param_at(peqa_model *m, int train_zeros, int64_t i, peqa_
     memset(out, 0, sizeof *out);
     if (!m->quantized) {
         peqa_model_tensor t;
-        TRY(peqa_model_tensor_at(m, i, &t));
+        PEQA_TRY(peqa_model_tensor_at(m, i, &t));
         memcpy(out->name, t.name, sizeof out->name);
         out->kind = PEQA_PARAM_F32;
         out->ndim = t.ndim, out->shape[0] = t.shape[0], out->shape[1] = t.shape[1], out->numel = t.numel;
@@ -1056,10 +1035,10 @@ peqa_status peqa_model_param_at(peqa_model *m, int train_zeros, int64_t i, peqa_
         const int zeros = (int)(i % per);
         peqa_model_linear *lin = peqa_model_linear_at(m, li);
         char prefix[64]; /* "model.layers.<l>.self_attn.q_proj": at most 38 characters */
-        TRY(peqa_model_linear_name(m, li, prefix, sizeof prefix));
+        PEQA_TRY(peqa_model_linear_name(m, li, prefix, sizeof prefix));
         snprintf(out->name, sizeof out->name, "%s.%s", prefix, zeros ? "qzeros" : "scales");
         peqa_qtensor_info info;
-        TRY(peqa_qtensor_get_info(lin->q, &info));
+        PEQA_TRY(peqa_qtensor_get_info(lin->q, &info));
         out->kind = zeros ? PEQA_PARAM_ZEROS : PEQA_PARAM_SCALES;
         out->ndim = 2, out->shape[0] = info.n, out->shape[1] = info.ngroups, out->numel = info.n * info.ngroups;
         out->qt = lin->q;
@@ -1270,15 +1249,15 @@ static peqa_status lin_dparam(peqa_ctx *ctx, const peqa_model *m, peqa_model_gra
     const peqa_model_linear *li = &m->layers[l].lin[j];
     if (!li->q) {
         const int64_t i = fp_lin_index(l, j);
-        TRY(peqa_sgemm_tn(ctx, M, li->n, li->k, dy, li->n, x, li->k, gdst(g, i, acc), li->k));
+        PEQA_TRY(peqa_sgemm_tn(ctx, M, li->n, li->k, dy, li->n, x, li->k, gdst(g, i, acc), li->k));
         gdone(g, i, acc);
         return PEQA_OK;
     }
     const int64_t per = g->train_zeros ? 2 : 1, i = (l * PEQA_LIN_COUNT + j) * per;
-    TRY(peqa_linear_grad_scale(ctx, li->q, M, x, li->k, dy, li->n, gdst(g, i, acc)));
+    PEQA_TRY(peqa_linear_grad_scale(ctx, li->q, M, x, li->k, dy, li->n, gdst(g, i, acc)));
     gdone(g, i, acc);
     if (g->train_zeros) {
-        TRY(peqa_linear_grad_zero(ctx, li->q, M, x, li->k, dy, li->n, gdst(g, i + 1, acc)));
+        PEQA_TRY(peqa_linear_grad_zero(ctx, li->q, M, x, li->k, dy, li->n, gdst(g, i + 1, acc)));
         gdone(g, i + 1, acc);
     }
     return PEQA_OK;
@@ -1306,25 +1285,25 @@ static peqa_status layer_fwd(peqa_ctx *ctx, peqa_model *m, const peqa_model_laye
     const int64_t qw = Hq * hd, kvw = Hkv * hd, M = B * T, tk = pos0 + T;
     const float eps = (float)c->norm_eps;
     /* attention block */
-    TRY(peqa_rmsnorm_fwd(b->x, ly->attn_norm, eps, M, D, b->xn, b->r1));
-    TRY(lin_fwd(ctx, &ly->lin[PEQA_LIN_Q], M, b->xn, b->q));
-    TRY(lin_fwd(ctx, &ly->lin[PEQA_LIN_K], M, b->xn, b->kall + pos0 * kvw));
-    TRY(lin_fwd(ctx, &ly->lin[PEQA_LIN_V], M, b->xn, b->vall + pos0 * kvw));
+    PEQA_TRY(peqa_rmsnorm_fwd(b->x, ly->attn_norm, eps, M, D, b->xn, b->r1));
+    PEQA_TRY(lin_fwd(ctx, &ly->lin[PEQA_LIN_Q], M, b->xn, b->q));
+    PEQA_TRY(lin_fwd(ctx, &ly->lin[PEQA_LIN_K], M, b->xn, b->kall + pos0 * kvw));
+    PEQA_TRY(lin_fwd(ctx, &ly->lin[PEQA_LIN_V], M, b->xn, b->vall + pos0 * kvw));
     const peqa_attn_shape sh = {.tq = T, .tk = tk, .n_heads = Hq, .n_kv_heads = Hkv, .head_dim = hd};
     for (int64_t s = 0; s < B; s++) {
         float *qs = b->q + s * T * qw, *ks = b->kall + s * tk * kvw, *vs = b->vall + s * tk * kvw;
-        TRY(peqa_rope_fwd(&m->rope, qs, T, Hq, pos0, qs));
-        TRY(peqa_rope_fwd(&m->rope, ks + pos0 * kvw, T, Hkv, pos0, ks + pos0 * kvw));
-        TRY(peqa_attn_fwd(&sh, qs, ks, vs, b->att + s * T * qw, b->stats ? b->stats + s * T * 2 * Hq : NULL));
+        PEQA_TRY(peqa_rope_fwd(&m->rope, qs, T, Hq, pos0, qs));
+        PEQA_TRY(peqa_rope_fwd(&m->rope, ks + pos0 * kvw, T, Hkv, pos0, ks + pos0 * kvw));
+        PEQA_TRY(peqa_attn_fwd(&sh, qs, ks, vs, b->att + s * T * qw, b->stats ? b->stats + s * T * 2 * Hq : NULL));
     }
-    TRY(lin_fwd(ctx, &ly->lin[PEQA_LIN_O], M, b->att, b->t1));
+    PEQA_TRY(lin_fwd(ctx, &ly->lin[PEQA_LIN_O], M, b->att, b->t1));
     vadd3(b->xm, b->x, b->t1, (size_t)(M * D));
     /* MLP block */
-    TRY(peqa_rmsnorm_fwd(b->xm, ly->mlp_norm, eps, M, D, b->xn, b->r2));
-    TRY(lin_fwd(ctx, &ly->lin[PEQA_LIN_GATE], M, b->xn, b->g));
-    TRY(lin_fwd(ctx, &ly->lin[PEQA_LIN_UP], M, b->xn, b->u));
-    TRY(peqa_swiglu_fwd(b->g, b->u, M * F, b->h));
-    TRY(lin_fwd(ctx, &ly->lin[PEQA_LIN_DOWN], M, b->h, b->t1));
+    PEQA_TRY(peqa_rmsnorm_fwd(b->xm, ly->mlp_norm, eps, M, D, b->xn, b->r2));
+    PEQA_TRY(lin_fwd(ctx, &ly->lin[PEQA_LIN_GATE], M, b->xn, b->g));
+    PEQA_TRY(lin_fwd(ctx, &ly->lin[PEQA_LIN_UP], M, b->xn, b->u));
+    PEQA_TRY(peqa_swiglu_fwd(b->g, b->u, M * F, b->h));
+    PEQA_TRY(lin_fwd(ctx, &ly->lin[PEQA_LIN_DOWN], M, b->h, b->t1));
     vadd3(b->xo, b->xm, b->t1, (size_t)(M * D));
     return PEQA_OK;
 }
@@ -1362,15 +1341,15 @@ peqa_status peqa_model_forward(peqa_ctx *ctx, peqa_model *m, peqa_model_cache *c
     if (B >= 1 && T >= 1 && (B > c->cap || T > c->cap / B))
         return peqa__fail(PEQA_ERR_SHAPE, "%s: B·T = %lld x %lld tokens exceed the cache's %lld", fn, (long long)B,
                           (long long)T, (long long)c->cap);
-    TRY(check_batch(fn, m, B, T, 0, tokens, targets));
-    TRY(ensure_rope(m, T));
+    PEQA_TRY(check_batch(fn, m, B, T, 0, tokens, targets));
+    PEQA_TRY(ensure_rope(m, T));
     const peqa_model_config *cf = &m->cfg;
     const int64_t L = cf->n_layers, D = cf->dim, F = cf->ffn, V = cf->vocab, M = B * T, cap = c->cap;
     const int64_t qw = cf->n_heads * cf->head_dim, kvw = cf->n_kv_heads * cf->head_dim, H2 = 2 * cf->n_heads;
     c->state = 0;
     memcpy(c->tokens, tokens, (size_t)M * sizeof *tokens);
     memcpy(c->targets, targets, (size_t)M * sizeof *targets);
-    TRY(peqa_embed_fwd(m->embed, V, D, tokens, M, c->x));
+    PEQA_TRY(peqa_embed_fwd(m->embed, V, D, tokens, M, c->x));
     for (int64_t l = 0; l < L; l++) {
         const fwd_bufs b = {
             .x = c->x + l * cap * D,       .xm = c->xm + l * cap * D,      .xo = c->x + (l + 1) * cap * D,
@@ -1380,12 +1359,12 @@ peqa_status peqa_model_forward(peqa_ctx *ctx, peqa_model *m, peqa_model_cache *c
             .g = c->g + l * cap * F,       .u = c->u + l * cap * F,        .h = c->h,
             .xn = c->xn,                   .t1 = c->t1,
         };
-        TRY(layer_fwd(ctx, m, &m->layers[l], B, T, 0, &b));
+        PEQA_TRY(layer_fwd(ctx, m, &m->layers[l], B, T, 0, &b));
     }
     const float *xL = c->x + L * cap * D;
-    TRY(peqa_rmsnorm_fwd(xL, m->norm, (float)cf->norm_eps, M, D, c->xn, c->rstd + 2 * L * cap));
-    TRY(peqa_sgemm_nt(ctx, M, V, D, c->xn, D, m->lm_head, D, c->logits, V));
-    TRY(peqa_xent_fwd(c->logits, targets, M, V, c->xst, NULL, loss));
+    PEQA_TRY(peqa_rmsnorm_fwd(xL, m->norm, (float)cf->norm_eps, M, D, c->xn, c->rstd + 2 * L * cap));
+    PEQA_TRY(peqa_sgemm_nt(ctx, M, V, D, c->xn, D, m->lm_head, D, c->logits, V));
+    PEQA_TRY(peqa_xent_fwd(c->logits, targets, M, V, c->xst, NULL, loss));
     c->B = B, c->T = T, c->M = M, c->fwd_model = m, c->state = 1;
     return PEQA_OK;
 }
@@ -1413,47 +1392,47 @@ static peqa_status layer_bwd(peqa_ctx *ctx, const peqa_model *m, peqa_model_cach
 
     /* MLP: recompute its inputs xn = RMSNorm(xm) and h = silu(g)·u (the same sequences as the
      * forward, so the same bits). */
-    TRY(peqa_rmsnorm_fwd(xm, ly->mlp_norm, eps, M, D, c->xn, NULL));
-    TRY(peqa_swiglu_fwd(gg, uu, M * F, c->h));
-    TRY(lin_dparam(ctx, m, g, l, PEQA_LIN_DOWN, M, c->h, c->dx, acc));
-    TRY(lin_dinput(ctx, &ly->lin[PEQA_LIN_DOWN], M, c->dx, c->h));      /* h := dh */
-    TRY(peqa_swiglu_bwd(gg, uu, c->h, M * F, gg, uu));                   /* g := dg, u := du */
-    TRY(lin_dparam(ctx, m, g, l, PEQA_LIN_GATE, M, c->xn, gg, acc));
-    TRY(lin_dparam(ctx, m, g, l, PEQA_LIN_UP, M, c->xn, uu, acc));
+    PEQA_TRY(peqa_rmsnorm_fwd(xm, ly->mlp_norm, eps, M, D, c->xn, NULL));
+    PEQA_TRY(peqa_swiglu_fwd(gg, uu, M * F, c->h));
+    PEQA_TRY(lin_dparam(ctx, m, g, l, PEQA_LIN_DOWN, M, c->h, c->dx, acc));
+    PEQA_TRY(lin_dinput(ctx, &ly->lin[PEQA_LIN_DOWN], M, c->dx, c->h));      /* h := dh */
+    PEQA_TRY(peqa_swiglu_bwd(gg, uu, c->h, M * F, gg, uu));                   /* g := dg, u := du */
+    PEQA_TRY(lin_dparam(ctx, m, g, l, PEQA_LIN_GATE, M, c->xn, gg, acc));
+    PEQA_TRY(lin_dparam(ctx, m, g, l, PEQA_LIN_UP, M, c->xn, uu, acc));
     /* d xn = dg·Wg + du·Wu (in that order) */
-    TRY(lin_dinput(ctx, &ly->lin[PEQA_LIN_GATE], M, gg, c->t1));
-    TRY(lin_dinput(ctx, &ly->lin[PEQA_LIN_UP], M, uu, c->t2));
+    PEQA_TRY(lin_dinput(ctx, &ly->lin[PEQA_LIN_GATE], M, gg, c->t1));
+    PEQA_TRY(lin_dinput(ctx, &ly->lin[PEQA_LIN_UP], M, uu, c->t2));
     vadd(c->t1, c->t2, MD);
     float *dw = fp ? gdst0(g, fp_norm_index(l, 1), acc) : NULL;
-    TRY(peqa_rmsnorm_bwd(xm, ly->mlp_norm, r2, c->t1, M, D, c->t1, dw));
+    PEQA_TRY(peqa_rmsnorm_bwd(xm, ly->mlp_norm, r2, c->t1, M, D, c->t1, dw));
     if (fp) gdone(g, fp_norm_index(l, 1), acc);
     vadd3(c->dxm, c->dx, c->t1, MD); /* residual: d xm = d out + d(MLP branch) */
 
     /* attention */
-    TRY(lin_dparam(ctx, m, g, l, PEQA_LIN_O, M, att, c->dxm, acc));
-    TRY(lin_dinput(ctx, &ly->lin[PEQA_LIN_O], M, c->dxm, att));           /* att := d att */
+    PEQA_TRY(lin_dparam(ctx, m, g, l, PEQA_LIN_O, M, att, c->dxm, acc));
+    PEQA_TRY(lin_dinput(ctx, &ly->lin[PEQA_LIN_O], M, c->dxm, att));           /* att := d att */
     const peqa_attn_shape sh = {.tq = T, .tk = T, .n_heads = Hq, .n_kv_heads = Hkv, .head_dim = hd};
     for (int64_t s = 0; s < B; s++) {
         const int64_t oq = s * T * qw, okv = s * T * kvw;
-        TRY(peqa_attn_bwd(&sh, q + oq, k + okv, v + okv, st + s * T * H2, att + oq, c->dq + oq, c->dk + okv,
+        PEQA_TRY(peqa_attn_bwd(&sh, q + oq, k + okv, v + okv, st + s * T * H2, att + oq, c->dq + oq, c->dk + okv,
                           c->dv + okv));
         /* q and k were rotated after the projection: rotate their gradients back. */
-        TRY(peqa_rope_bwd(&m->rope, c->dq + oq, T, Hq, 0, c->dq + oq));
-        TRY(peqa_rope_bwd(&m->rope, c->dk + okv, T, Hkv, 0, c->dk + okv));
+        PEQA_TRY(peqa_rope_bwd(&m->rope, c->dq + oq, T, Hq, 0, c->dq + oq));
+        PEQA_TRY(peqa_rope_bwd(&m->rope, c->dk + okv, T, Hkv, 0, c->dk + okv));
     }
-    TRY(peqa_rmsnorm_fwd(x, ly->attn_norm, eps, M, D, c->xn, NULL));
-    TRY(lin_dparam(ctx, m, g, l, PEQA_LIN_Q, M, c->xn, c->dq, acc));
-    TRY(lin_dparam(ctx, m, g, l, PEQA_LIN_K, M, c->xn, c->dk, acc));
-    TRY(lin_dparam(ctx, m, g, l, PEQA_LIN_V, M, c->xn, c->dv, acc));
+    PEQA_TRY(peqa_rmsnorm_fwd(x, ly->attn_norm, eps, M, D, c->xn, NULL));
+    PEQA_TRY(lin_dparam(ctx, m, g, l, PEQA_LIN_Q, M, c->xn, c->dq, acc));
+    PEQA_TRY(lin_dparam(ctx, m, g, l, PEQA_LIN_K, M, c->xn, c->dk, acc));
+    PEQA_TRY(lin_dparam(ctx, m, g, l, PEQA_LIN_V, M, c->xn, c->dv, acc));
     if (!fp && l == 0) return PEQA_OK;
     /* d xn = dq·Wq + dk·Wk + dv·Wv (in that order) */
-    TRY(lin_dinput(ctx, &ly->lin[PEQA_LIN_Q], M, c->dq, c->t1));
-    TRY(lin_dinput(ctx, &ly->lin[PEQA_LIN_K], M, c->dk, c->t2));
+    PEQA_TRY(lin_dinput(ctx, &ly->lin[PEQA_LIN_Q], M, c->dq, c->t1));
+    PEQA_TRY(lin_dinput(ctx, &ly->lin[PEQA_LIN_K], M, c->dk, c->t2));
     vadd(c->t1, c->t2, MD);
-    TRY(lin_dinput(ctx, &ly->lin[PEQA_LIN_V], M, c->dv, c->t2));
+    PEQA_TRY(lin_dinput(ctx, &ly->lin[PEQA_LIN_V], M, c->dv, c->t2));
     vadd(c->t1, c->t2, MD);
     dw = fp ? gdst0(g, fp_norm_index(l, 0), acc) : NULL;
-    TRY(peqa_rmsnorm_bwd(x, ly->attn_norm, r1, c->t1, M, D, c->t1, dw));
+    PEQA_TRY(peqa_rmsnorm_bwd(x, ly->attn_norm, r1, c->t1, M, D, c->t1, dw));
     if (fp) gdone(g, fp_norm_index(l, 0), acc);
     vadd3(c->dx, c->dxm, c->t1, MD); /* residual: d x = d xm + d(attention branch) */
     return PEQA_OK;
@@ -1479,26 +1458,26 @@ peqa_status peqa_model_backward(peqa_ctx *ctx, peqa_model *m, peqa_model_cache *
     /* The cache is consumed from here on, whatever happens. */
     c->state = 2;
     /* dlogits, in place over the logits; then d(final norm output) = dlogits · H. */
-    TRY(peqa_xent_bwd(c->logits, c->targets, c->xst, dloss, M, V, c->logits));
-    TRY(peqa_sgemm_nn(ctx, M, V, D, c->logits, V, m->lm_head, D, c->t1, D));
+    PEQA_TRY(peqa_xent_bwd(c->logits, c->targets, c->xst, dloss, M, V, c->logits));
+    PEQA_TRY(peqa_sgemm_nn(ctx, M, V, D, c->logits, V, m->lm_head, D, c->t1, D));
     const int64_t inorm = 1 + SLOTS_PER_LAYER * L;
     float *dw = fp ? gdst0(g, inorm, acc) : NULL;
-    TRY(peqa_rmsnorm_bwd(xL, m->norm, c->rstd + 2 * L * cap, c->t1, M, D, c->dx, dw));
+    PEQA_TRY(peqa_rmsnorm_bwd(xL, m->norm, c->rstd + 2 * L * cap, c->t1, M, D, c->dx, dw));
     if (fp) gdone(g, inorm, acc);
-    for (int64_t l = L - 1; l >= 0; l--) TRY(layer_bwd(ctx, m, c, g, l, acc));
+    for (int64_t l = L - 1; l >= 0; l--) PEQA_TRY(layer_bwd(ctx, m, c, g, l, acc));
     if (!fp) return PEQA_OK;
     /* lm_head: dH = dlogitsᵀ · xf with xf = RMSNorm(x_L) recomputed. When tied, the embedding
      * gradient is this plus the scatter of d x (in that order). */
-    TRY(peqa_rmsnorm_fwd(xL, m->norm, (float)cf->norm_eps, M, D, c->xn, NULL));
+    PEQA_TRY(peqa_rmsnorm_fwd(xL, m->norm, (float)cf->norm_eps, M, D, c->xn, NULL));
     const int64_t ihead = cf->tie_embeddings ? 0 : inorm + 1;
     float *dh = gdst(g, ihead, acc);
-    TRY(peqa_sgemm_tn(ctx, M, V, D, c->logits, V, c->xn, D, dh, D));
+    PEQA_TRY(peqa_sgemm_tn(ctx, M, V, D, c->logits, V, c->xn, D, dh, D));
     float *de = dh;
     if (!cf->tie_embeddings) {
         gdone(g, ihead, acc);
         de = gdst0(g, 0, acc);
     }
-    TRY(peqa_embed_bwd(c->dx, c->tokens, M, V, D, de));
+    PEQA_TRY(peqa_embed_bwd(c->dx, c->tokens, M, V, D, de));
     gdone(g, 0, acc);
     return PEQA_OK;
 }
@@ -1542,9 +1521,9 @@ static peqa_status infer_logits(peqa_ctx *ctx, peqa_model *m, int64_t B, int64_t
 {
     const peqa_model_config *cf = &m->cfg;
     const int64_t M = B * T, D = cf->dim, V = cf->vocab;
-    TRY(ensure_rope(m, T));
+    PEQA_TRY(ensure_rope(m, T));
     infer_work w;
-    TRY(infer_work_alloc(cf, M, M, &w));
+    PEQA_TRY(infer_work_alloc(cf, M, M, &w));
     peqa_status st = peqa_embed_fwd(m->embed, V, D, tokens, M, w.x);
     for (int64_t l = 0; !st && l < cf->n_layers; l++) {
         const fwd_bufs b = {.x = w.x, .xm = w.x, .xo = w.x, .q = w.q, .kall = w.k, .vall = w.v, .att = w.att,
@@ -1562,7 +1541,7 @@ peqa_status peqa_model_logits(peqa_ctx *ctx, peqa_model *m, int64_t B, int64_t T
 {
     static const char fn[] = "peqa_model_logits";
     if (!ctx || !m || !tokens || !logits) return peqa__fail(PEQA_ERR_NULL, "%s: NULL argument", fn);
-    TRY(check_batch(fn, m, B, T, 0, tokens, NULL));
+    PEQA_TRY(check_batch(fn, m, B, T, 0, tokens, NULL));
     return infer_logits(ctx, m, B, T, tokens, logits);
 }
 
@@ -1571,7 +1550,7 @@ peqa_status peqa_model_eval(peqa_ctx *ctx, peqa_model *m, int64_t B, int64_t T, 
 {
     static const char fn[] = "peqa_model_eval";
     if (!ctx || !m || !tokens || !targets) return peqa__fail(PEQA_ERR_NULL, "%s: NULL argument", fn);
-    TRY(check_batch(fn, m, B, T, 0, tokens, targets));
+    PEQA_TRY(check_batch(fn, m, B, T, 0, tokens, targets));
     const int64_t M = B * T;
     float *logits = alloc_floats((size_t)M, (size_t)m->cfg.vocab, 0);
     if (!logits) return peqa__fail(PEQA_ERR_NOMEM, "%s: cannot allocate the logits of %lld tokens", fn, (long long)M);
@@ -1636,27 +1615,27 @@ peqa_status peqa_model_decode(peqa_ctx *ctx, peqa_model *m, peqa_model_kv *kv, i
     if (n < 1 || n > kv->max_len - kv->len)
         return peqa__fail(PEQA_ERR_RANGE, "%s: %lld new tokens after %lld do not fit the cache's %lld positions", fn,
                           (long long)n, (long long)kv->len, (long long)kv->max_len);
-    TRY(check_batch(fn, m, 1, n, kv->len, tokens, NULL));
+    PEQA_TRY(check_batch(fn, m, 1, n, kv->len, tokens, NULL));
     const peqa_model_config *cf = &m->cfg;
     const int64_t D = cf->dim, V = cf->vocab, kvw = cf->n_kv_heads * cf->head_dim, pos = kv->len;
-    TRY(ensure_rope(m, pos + n));
+    PEQA_TRY(ensure_rope(m, pos + n));
     if (n > kv->w_rows) {
         infer_work w;
-        TRY(infer_work_alloc(cf, n, 0, &w));
+        PEQA_TRY(infer_work_alloc(cf, n, 0, &w));
         free(kv->w.block);
         kv->w = w, kv->w_rows = n;
     }
     infer_work *w = &kv->w;
-    TRY(peqa_embed_fwd(m->embed, V, D, tokens, n, w->x));
+    PEQA_TRY(peqa_embed_fwd(m->embed, V, D, tokens, n, w->x));
     for (int64_t l = 0; l < cf->n_layers; l++) {
         const fwd_bufs b = {.x = w->x, .xm = w->x, .xo = w->x, .q = w->q,
                             .kall = kv->k + l * kv->max_len * kvw, .vall = kv->v + l * kv->max_len * kvw,
                             .att = w->att, .g = w->g, .u = w->u, .h = w->g, .xn = w->xn, .t1 = w->t1};
-        TRY(layer_fwd(ctx, m, &m->layers[l], 1, n, pos, &b));
+        PEQA_TRY(layer_fwd(ctx, m, &m->layers[l], 1, n, pos, &b));
     }
     /* Only the last position's logits. */
-    TRY(peqa_rmsnorm_fwd(w->x + (n - 1) * D, m->norm, (float)cf->norm_eps, 1, D, w->xn, NULL));
-    TRY(peqa_sgemm_nt(ctx, 1, V, D, w->xn, D, m->lm_head, D, logits, V));
+    PEQA_TRY(peqa_rmsnorm_fwd(w->x + (n - 1) * D, m->norm, (float)cf->norm_eps, 1, D, w->xn, NULL));
+    PEQA_TRY(peqa_sgemm_nt(ctx, 1, V, D, w->xn, D, m->lm_head, D, logits, V));
     kv->len = pos + n;
     return PEQA_OK;
 }

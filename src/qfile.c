@@ -11,28 +11,7 @@
 #include "qfile.h"
 #include "safetensors.h"
 
-#define TRY(expr)                                                                                  \
-    do {                                                                                           \
-        peqa_status st_ = (expr);                                                                  \
-        if (st_ != PEQA_OK) return st_;                                                            \
-    } while (0)
 
-/* Re-issues the current error message behind a prefix ("<prefix>: <message>"). */
-static peqa_status wrapf(peqa_status st, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static peqa_status wrapf(peqa_status st, const char *fmt, ...)
-{
-    char prev[512], pre[256];
-    snprintf(prev, sizeof prev, "%s", peqa_last_error());
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(pre, sizeof pre, fmt, ap);
-    va_end(ap);
-    return peqa__fail(st, "%s: %s", pre, prev);
-}
 
 static int host_little_endian(void)
 {
@@ -75,8 +54,8 @@ peqa_status peqa_model_codes_hash(const peqa_model *m, uint64_t *out)
         peqa_qtensor_info info;
         const void *data;
         size_t bytes;
-        TRY(peqa_qtensor_get_info(li->q, &info));
-        TRY(peqa_qtensor_packed(li->q, &data, &bytes));
+        PEQA_TRY(peqa_qtensor_get_info(li->q, &info));
+        PEQA_TRY(peqa_qtensor_packed(li->q, &data, &bytes));
         h = fnv_u64(h, (uint64_t)info.n);
         h = fnv_u64(h, (uint64_t)info.k);
         h = fnv_u64(h, (uint64_t)info.bits);
@@ -134,8 +113,8 @@ static peqa_status meta_bits_group(const peqa_st_file *f, int *bits, int64_t *gr
 {
     const char *sb, *sg;
     int64_t b;
-    TRY(meta_req(f, "peqa.bits", &sb));
-    TRY(meta_req(f, "peqa.group", &sg));
+    PEQA_TRY(meta_req(f, "peqa.bits", &sb));
+    PEQA_TRY(meta_req(f, "peqa.group", &sg));
     if (!peqa_meta_int(sb, 2, 8, &b) || (b != 2 && b != 3 && b != 4 && b != 8))
         return peqa__fail(PEQA_ERR_FORMAT, "%s: metadata 'peqa.bits' = '%.40s': expected 2, 3, 4 or 8", peqa_st_path(f),
                           sb);
@@ -153,16 +132,16 @@ static peqa_status meta_bits_group(const peqa_st_file *f, int *bits, int64_t *gr
 static peqa_status meta_format(const peqa_st_file *f, const char *want, int version)
 {
     const char *fmt, *ver;
-    TRY(meta_req(f, "peqa.format", &fmt));
+    PEQA_TRY(meta_req(f, "peqa.format", &fmt));
     if (strcmp(fmt, want))
         return peqa__fail(PEQA_ERR_FORMAT, "%s: 'peqa.format' is '%.40s', expected '%s'", peqa_st_path(f), fmt, want);
-    TRY(meta_req(f, "peqa.version", &ver));
+    PEQA_TRY(meta_req(f, "peqa.version", &ver));
     int64_t v;
     if (!peqa_meta_int(ver, 0, INT32_MAX, &v) || v != version)
         return peqa__fail(PEQA_ERR_FORMAT, "%s: 'peqa.version' = '%.40s': this build reads version %d (a newer peqa wrote it?)",
                           peqa_st_path(f), ver, version);
     const char *pk;
-    TRY(meta_req(f, "peqa.pack_format", &pk));
+    PEQA_TRY(meta_req(f, "peqa.pack_format", &pk));
     if (!peqa_meta_int(pk, 0, INT32_MAX, &v) || v != PEQA_PACK_FORMAT_VERSION)
         return peqa__fail(PEQA_ERR_FORMAT, "%s: 'peqa.pack_format' = '%.40s': this build packs codes in layout %d",
                           peqa_st_path(f), pk, PEQA_PACK_FORMAT_VERSION);
@@ -351,7 +330,7 @@ static peqa_status load_linears(peqa_model *m, peqa_st_file *f, const lin_desc *
             (st = check_finite(f, ns, s, ng)) || (st = check_finite(f, nz, z, ng)))
             break;
         if ((st = peqa_qtensor_load_packed(q, buf, in->packed_bytes))) {
-            st = wrapf(st, "%s: tensor '%s'", path, nq);
+            st = peqa__wrapf(st, "%s: tensor '%s'", path, nq);
             break;
         }
         if ((st = peqa_qtensor_set_scales(q, s)) || (st = peqa_qtensor_set_zeros(q, z))) break;
@@ -368,16 +347,16 @@ static peqa_status qfile_load_set(const char *path, peqa_st_set *set, peqa_st_fi
     int64_t group;
     const char *cfgtext, *hashtext;
     peqa_model_config cfg;
-    TRY(meta_format(f, "quantized", PEQA_QFILE_VERSION));
-    TRY(meta_bits_group(f, &bits, &group));
-    TRY(meta_req(f, "peqa.config", &cfgtext));
-    TRY(meta_req(f, "peqa.codes_hash", &hashtext));
+    PEQA_TRY(meta_format(f, "quantized", PEQA_QFILE_VERSION));
+    PEQA_TRY(meta_bits_group(f, &bits, &group));
+    PEQA_TRY(meta_req(f, "peqa.config", &cfgtext));
+    PEQA_TRY(meta_req(f, "peqa.codes_hash", &hashtext));
     char what[300];
     snprintf(what, sizeof what, "%.250s: metadata 'peqa.config'", path);
-    TRY(peqa_model_config_parse(cfgtext, strlen(cfgtext), what, &cfg));
+    PEQA_TRY(peqa_model_config_parse(cfgtext, strlen(cfgtext), what, &cfg));
     peqa_model *m = NULL;
     peqa_status st = peqa_model_create_quantized(&cfg, bits, group, &m);
-    if (st) return wrapf(st, "%s: bits %d, group %lld do not fit the configuration", path, bits, (long long)group);
+    if (st) return peqa__wrapf(st, "%s: bits %d, group %lld do not fit the configuration", path, bits, (long long)group);
     lin_desc *d = NULL;
     if ((st = describe_linears(m, &d))) goto fail;
     for (size_t i = 0; i < peqa_st_count(f); i++) {
@@ -412,7 +391,7 @@ peqa_status peqa_qfile_load(const char *path, peqa_model **out)
     if (!path || !out) return peqa__fail(PEQA_ERR_NULL, "peqa_qfile_load: NULL argument");
     *out = NULL;
     peqa_st_set *set = NULL;
-    TRY(peqa_st_set_open(path, &set));
+    PEQA_TRY(peqa_st_set_open(path, &set));
     peqa_status st;
     if (peqa_st_set_shard_count(set) != 1)
         st = peqa__fail(PEQA_ERR_FORMAT, "%s: a quantized model is one safetensors file, not a shard index", path);
@@ -436,7 +415,7 @@ peqa_status peqa_model_open(const char *path, peqa_model **out)
     if (stat(path, &sb) != 0) return peqa__fail(PEQA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     if (!S_ISREG(sb.st_mode) || ends_with(path, ".json")) return peqa_model_load(path, out);
     peqa_st_set *set = NULL;
-    TRY(peqa_st_set_open(path, &set));
+    PEQA_TRY(peqa_st_set_open(path, &set));
     peqa_st_file *f = peqa_st_set_shard(set, 0);
     const char *fmt = f ? peqa_st_metadata(f, "peqa.format") : NULL;
     peqa_status st;
@@ -535,11 +514,11 @@ static peqa_status scales_apply_file(peqa_model *m, peqa_st_file *f, int *had_ze
     int bits;
     int64_t group, nl;
     const char *hashtext, *nltext, *ztext;
-    TRY(meta_format(f, "scales", PEQA_SCALES_VERSION));
-    TRY(meta_bits_group(f, &bits, &group));
-    TRY(meta_req(f, "peqa.codes_hash", &hashtext));
-    TRY(meta_req(f, "peqa.linears", &nltext));
-    TRY(meta_req(f, "peqa.zeros", &ztext));
+    PEQA_TRY(meta_format(f, "scales", PEQA_SCALES_VERSION));
+    PEQA_TRY(meta_bits_group(f, &bits, &group));
+    PEQA_TRY(meta_req(f, "peqa.codes_hash", &hashtext));
+    PEQA_TRY(meta_req(f, "peqa.linears", &nltext));
+    PEQA_TRY(meta_req(f, "peqa.zeros", &ztext));
     if (bits != m->bits)
         return peqa__fail(PEQA_ERR_ARG, "%s: the scales are for %d-bit codes but the model has %d-bit codes", path, bits,
                           m->bits);
@@ -553,7 +532,7 @@ static peqa_status scales_apply_file(peqa_model *m, peqa_st_file *f, int *had_ze
         return peqa__fail(PEQA_ERR_FORMAT, "%s: metadata 'peqa.zeros' = '%.40s': expected 0 or 1", path, ztext);
     uint64_t h;
     char hex[17];
-    TRY(peqa_model_codes_hash(m, &h));
+    PEQA_TRY(peqa_model_codes_hash(m, &h));
     peqa_hash_hex(h, hex);
     if (strcmp(hex, hashtext)) {
         /* name the most telling difference; the hash alone decides (two group sizes that make
@@ -568,7 +547,7 @@ static peqa_status scales_apply_file(peqa_model *m, peqa_st_file *f, int *had_ze
                           path, hashtext, hex);
     }
     lin_desc *d = NULL;
-    TRY(describe_linears(m, &d));
+    PEQA_TRY(describe_linears(m, &d));
     const int64_t n = peqa_model_linear_count(m);
     size_t total = 0;
     for (int64_t i = 0; i < n; i++) total += (zeros ? 2 : 1) * (size_t)(d[i].info.n * d[i].info.ngroups);
@@ -615,7 +594,7 @@ peqa_status peqa_scales_apply(peqa_model *m, const char *path, int *had_zeros)
     if (!m->quantized)
         return peqa__fail(PEQA_ERR_ARG, "%s: scale files apply to quantized models; this model is full precision", path);
     peqa_st_file *f = NULL;
-    TRY(peqa_st_open(path, &f));
+    PEQA_TRY(peqa_st_open(path, &f));
     const char *fmt = peqa_st_metadata(f, "peqa.format");
     peqa_status st;
     if (fmt && !strcmp(fmt, "quantized"))

@@ -38,3 +38,14 @@ peqa_status peqa__fail(peqa_status st, const char *fmt, ...)
     va_end(ap);
     return st;
 }
+
+peqa_status peqa__wrapf(peqa_status st, const char *fmt, ...)
+{
+    char prev[512], pre[256];
+    snprintf(prev, sizeof prev, "%s", last_error);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(pre, sizeof pre, fmt, ap);
+    va_end(ap);
+    return peqa__fail(st, "%s: %s", pre, prev);
+}
