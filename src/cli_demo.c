@@ -3,38 +3,42 @@
  * What it does (issue 6, "The built-in demo"):
  *  1. Builds a corpus of two tasks from an in-file PRNG (splitmix64; integer arithmetic only, so
  *     the same bytes on every machine), each split into train and validation text:
- *       arith  arithmetic and counting facts in fixed templates, one per line:
- *                "17+9=26"  (a, b < 30)      "23-8=15"  (b <= a < 30)
- *                "6*7=42"   (a, b < 10)      "41,42,43,44"  (a start < 90, 3 to 6 numbers)
- *       lang   sentences of a made-up language with its own grammar, one per line:
- *                DET NOUN [ADJ] VERB DET NOUN-m [ADJ] ADVERB "."
- *              number agreement (determiner o/e, plural suffix -i on nouns and adjectives, verb
- *              ending -a/-u), an accusative suffix -m on the object, a selection rule (the first
- *              three verbs take a living object — the first four nouns — the last three a thing)
- *              and a long-range tense agreement (a past verb ends in -t and the sentence then
- *              closes with "kesa", a present one with "niro"). Example: "e tami ral sakut o borm kesa."
- *     The two tasks use disjoint generator streams; train and validation are consecutive lines
- *     of the same stream (train first). The pretraining text interleaves the two train splits
- *     line by line in an order drawn from a third stream.
+ *       arith  arithmetic facts in fixed templates, one per line, a third each:
+ *                "38+8=46" (a, b < 50)   "31-29=2" (b <= a < 50)
+ *                "17+6:17,23,29,35,41,47" (an arithmetic progression: start < 50, step 2..9)
+ *       lang   a made-up language with its own grammar, one line = a sentence, " > ", and the
+ *              same sentence with the subject's number and the tense flipped:
+ *                "o bor zin dorat o kelm kesa. > e bori zini doru o kelm niro."
+ *              A sentence is DET NOUN [ADJ] VERB DET NOUN-m [ADJ] ADVERB ".": number agreement
+ *              (determiner o/e, plural -i on nouns and adjectives, verb ending -a/-u), accusative
+ *              -m on the object, selection (verbs sak, lum, dor take a living object — tam, bor,
+ *              kel, sun —, the others a thing), and tense agreement across the sentence (a past
+ *              verb ends in -t and the sentence closes with "kesa", a present one with "niro").
+ *     The tasks use disjoint generator streams; train (256 KiB) and validation (4 KiB; 1 KiB with
+ *     --quick) are consecutive lines of the same stream. The pretraining text interleaves the two
+ *     train splits line by line in an order drawn from a third stream, so the full-precision
+ *     model serves both tasks at once; a task's scales can specialise it.
  *  2. Loads the small full-precision LLaMA shipped in golden/demo (hidden 128, 4 layers, 4 heads,
  *     2 KV heads, FFN 352, byte vocabulary 258, 64 positions; 804,480 parameters, 3.2 MB fp32),
- *     which `peqa demo --pretrain -o golden/demo` reproduces bit for bit from the same corpus
- *     (about 10 minutes on two cores; too long to redo inside the demo's 3-minute budget).
+ *     which `peqa demo --pretrain -o golden/demo` reproduces bit for bit (about 10 minutes on two
+ *     cores; too long to redo inside the demo's 3-minute budget).
  *  3. For 4, 3 and 2 bits: RTN-quantizes the seven linears of every block (group 64), then for
- *     each task starts from the RTN scales and trains only the scales with PEQA on that task's
- *     train split (src/train.h), and writes the task's scale file.
- *  4. Prints the table: validation perplexity of the full-precision, RTN and PEQA models per bit
- *     width and task, the part of RTN's perplexity loss that PEQA recovers, the model file
- *     sizes, the scale-file size, trainable parameters, AdamW state, and the wall time.
- * Every number left of the table's '|' is deterministic (the same bits on every ISA level and
- * thread count, src/train.h); only the wall-time columns right of it and the closing "total wall
- * time" line vary. Progress goes to stderr, the table to stdout.
+ *     each task starts from the RTN scales, trains only the scales with PEQA on that task's train
+ *     split (src/train.h) and writes the task's scale file. The peak learning rate is a fixed
+ *     fraction of the mean RTN scale of the bit width: AdamW moves every scale by about lr per
+ *     step whatever its gradient, so an absolute rate that suits 2 bits (scales ~0.05) is five
+ *     times too large for 4 bits (scales ~0.01).
+ *  4. Prints two tables: validation perplexity of the fp32, RTN and PEQA models per bit width
+ *     and task with the share of RTN's perplexity loss that PEQA recovers; then file sizes
+ *     (fp32 model, quantized model, scale file), trainable parameters, AdamW state and, right of
+ *     a '|', the wall time and throughput of each PEQA run. Every number except those right of
+ *     '|' and the closing "total wall time" line is deterministic: the same bits on every ISA
+ *     level and thread count (src/train.h). Progress goes to stderr, the tables to stdout.
  *
  * Perplexities are those of `peqa eval --seq 64` on the validation text: windows of 64 + 1
  * tokens with stride 64 from the start, then the remainder, each starting at position 0.
  */
 #include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -77,53 +81,58 @@
 /* PEQA fine-tuning of the scales */
 #define DEMO_PEQA_STEPS 40
 #define DEMO_PEQA_BATCH 8
-#define DEMO_PEQA_LR 1e-3
+#define DEMO_PEQA_REL_LR 0.02 /* peak lr = this x the mean RTN scale of the bit width */
 #define DEMO_QUICK_STEPS 8
 #define DEMO_QUICK_BATCH 4
 
 static const char demo_help[] =
-    "usage: peqa demo [--steps N] [--out DIR] [--quick] [--model DIR] [--threads N] [--isa NAME]\n"
-    "       peqa demo --pretrain -o DIR [--steps N]\n"
+    "usage: peqa demo [--steps N] [--rel-lr R] [--out DIR] [--quick] [--model DIR]\n"
+    "                 [--threads N] [--isa NAME]\n"
+    "       peqa demo --pretrain -o DIR [--steps N] [--lr LR] [--threads N] [--isa NAME]\n"
     "\n"
     "The built-in end-to-end demo: offline, deterministic, about 2 minutes on two cores.\n"
     "\n"
-    "  1. Corpus. Two tasks generated from a seeded splitmix64 stream (the same bytes everywhere):\n"
-    "       arith  one fact per line: \"17+9=26\", \"23-8=15\" (numbers < 30), \"6*7=42\" (digits),\n"
-    "              \"41,42,43,44\" (counting, 3 to 6 numbers)\n"
-    "       lang   a made-up language, one sentence per line: \"e tami ral sakut o borm kesa.\"\n"
-    "              DET NOUN [ADJ] VERB DET NOUN-m [ADJ] ADVERB, with number agreement (o/e, -i,\n"
-    "              verb -a/-u), an accusative -m, verbs that select living or non-living objects,\n"
-    "              and past verbs (-t) closing with \"kesa\", present ones with \"niro\"\n"
+    "  1. Corpus. Two tasks generated from seeded splitmix64 streams (the same bytes everywhere),\n"
+    "     one item per line:\n"
+    "       arith  \"38+8=46\", \"31-29=2\" (numbers < 50), \"17+6:17,23,29,35,41,47\" (progressions)\n"
+    "       lang   \"o bor zin dorat o kelm kesa. > e bori zini doru o kelm niro.\": a sentence of a\n"
+    "              made-up language, then the same with the subject's number and the tense flipped.\n"
+    "              DET NOUN [ADJ] VERB DET NOUN-m [ADJ] ADVERB: number agreement (o/e, -i, verb\n"
+    "              -a/-u), accusative -m, verbs that select living or non-living objects, and past\n"
+    "              verbs (-t) closing with \"kesa\", present ones with \"niro\"\n"
     "     Per task 256 KiB of train text and 4 KiB of validation text (the lines that follow).\n"
     "  2. Model. A LLaMA with hidden 128, 4 layers, 4 heads (2 KV), FFN 352, byte vocabulary 258,\n"
     "     64 positions (804,480 parameters), pretrained in full precision on both train splits\n"
     "     interleaved line by line. It ships as golden/demo (found from the current directory or\n"
     "     next to the executable); 'peqa demo --pretrain -o golden/demo' rebuilds the identical\n"
-    "     bytes (600 AdamW steps of 16 x 64 tokens, about 10 minutes on two cores).\n"
+    "     bytes (600 AdamW steps of 16 x 64 tokens, lr 2e-3; about 10 minutes on two cores).\n"
     "  3. For 4, 3 and 2 bits: RTN quantization of the seven linears of every block with groups of\n"
-    "     64 input columns (the group size EfficientQAT re-ran PEQA with; it divides the hidden\n"
-    "     size 128, and 352 = 5 x 64 + 32 exercises a short last group), then PEQA per task: only\n"
-    "     the scales train (AdamW, lr 1e-3, cosine), starting from RTN, on the task's train split.\n"
-    "  4. A table on stdout: validation perplexity of fp32, RTN and PEQA per bit width and task,\n"
-    "     the share of RTN's perplexity loss that PEQA recovers, (ppl_RTN - ppl_PEQA) /\n"
-    "     (ppl_RTN - ppl_fp32), model file bytes (fp32, quantized), scale-file bytes, trainable\n"
-    "     parameters, AdamW state bytes, and right of '|' the wall time. Everything left of '|'\n"
-    "     is the same bits on every ISA and thread count. Progress goes to stderr.\n"
+    "     64 input columns (the group size EfficientQAT re-ran PEQA with at 4/3/2 bits; it divides\n"
+    "     the hidden size 128, and 352 = 5 x 64 + 32 exercises a short last group), then PEQA per\n"
+    "     task from the RTN scales on the task's train split: only the scales train (AdamW,\n"
+    "     warm-up, cosine decay).\n"
+    "  4. Two tables on stdout: validation perplexity of fp32, RTN and PEQA per bit width and task,\n"
+    "     with recovered = (RTN - PEQA) / (RTN - fp32), the share of RTN's perplexity loss that\n"
+    "     PEQA wins back; then model file bytes (fp32, quantized), scale-file bytes, trainable\n"
+    "     parameters, AdamW state bytes and, right of '|', each run's wall time. Everything but\n"
+    "     the timing is the same bits on every ISA and thread count. Progress goes to stderr.\n"
     "\n"
     "options:\n"
     "  --steps N      PEQA steps per run (default 40 of 8 x 64 tokens); with --pretrain, the\n"
-    "                 pretraining steps (default 600; the shipped model uses the default)\n"
-    "  --lr LR        peak learning rate (default 1e-3 for PEQA, 2e-3 for --pretrain)\n"
+    "                 pretraining steps (default 600, as for the shipped model)\n"
+    "  --rel-lr R     PEQA's peak learning rate as a fraction of the bit width's mean RTN scale\n"
+    "                 (default 0.02: about 1.9e-4 at 4 bits, 4.1e-4 at 3, 9.5e-4 at 2)\n"
     "  --out DIR      keep the products in DIR: the corpus (arith.train.txt, arith.val.txt, ...),\n"
     "                 the quantized models (demo.q4.safetensors, ...) and the scale files\n"
     "                 (arith.q4.scales, ...); 'peqa eval --model DIR/demo.q3.safetensors --scales\n"
     "                 DIR/lang.q3.scales --data DIR/lang.val.txt --seq 64' reproduces a table cell\n"
-    "  --quick        a small variant for tests (8 steps of 4 x 64 tokens, 1 KiB validation text;\n"
-    "                 well under 20 s)\n"
+    "  --quick        a small variant for tests: 8 steps of 4 x 64 tokens, 1 KiB of validation\n"
+    "                 text (about 12 s on two cores)\n"
     "  --model DIR    the pretrained model (default golden/demo)\n"
     "  --pretrain     train the model from scratch on the mixed corpus and write it to -o DIR\n"
     "                 (config.json, model.safetensors); the same command gives the same bytes\n"
-    "  -o DIR         with --pretrain: where to write the model (same as --out)\n"
+    "  -o DIR         with --pretrain: where to write the model (the same as --out)\n"
+    "  --lr LR        with --pretrain: the peak learning rate (default 2e-3)\n"
     "  --threads N, --isa NAME   as for every command (the results do not depend on them)\n";
 
 static void pathf(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -497,7 +506,9 @@ typedef struct {
     double ppl_rtn[2], ppl_peqa[2];
     long long qfile_bytes, scale_bytes[2];
     int64_t trainable;
-    double secs[2], tok_s[2], quant_secs;
+    double secs[2], tok_s[2];
+    double mean_scale; /* mean |s| of the RTN scales */
+    float lr;          /* PEQA's peak learning rate: --rel-lr x mean_scale */
 } demo_row;
 
 static void fmt_pct(double rtn, double peqa, double fp, char *buf, size_t n)
@@ -510,10 +521,11 @@ int cmd_demo(int argc, char **argv)
 {
     const char *out = NULL, *o2 = NULL, *model_arg = NULL;
     int64_t steps = -1;
-    double lr = -1;
+    double lr = -1, rel_lr = -1;
     int quick = 0, pretrain = 0;
     cli_opt opts[] = {
         {"--steps", CLI_INT, &steps, 1, 1e9},       {"--lr", CLI_FLOAT, &lr, 1e-9, 1},
+        {"--rel-lr", CLI_FLOAT, &rel_lr, 1e-6, 10},
         {"--out", CLI_STR, &out, 0, 0},             {"-o", CLI_STR, &o2, 0, 0},
         {"--quick", CLI_FLAG, &quick, 0, 0},        {"--model", CLI_STR, &model_arg, 0, 0},
         {"--pretrain", CLI_FLAG, &pretrain, 0, 0},
@@ -523,7 +535,8 @@ int cmd_demo(int argc, char **argv)
     if (out && o2) cli_die("demo: give -o or --out, not both");
     if (!out) out = o2;
     if (pretrain && !out) cli_die("demo: --pretrain needs -o DIR (where to write the model)");
-    if (pretrain && (quick || model_arg)) cli_die("demo: --pretrain takes neither --quick nor --model");
+    if (pretrain && (quick || model_arg || rel_lr > 0)) cli_die("demo: --pretrain takes none of --quick, --model, --rel-lr");
+    if (!pretrain && lr > 0) cli_die("demo: --lr is the pretraining learning rate (with --pretrain); PEQA's is --rel-lr");
 
     const double t_start = cli_now();
     peqa_ctx *ctx = cli_ctx(&co);
@@ -549,7 +562,7 @@ int cmd_demo(int argc, char **argv)
                 "with 'peqa demo --pretrain -o golden/demo')");
     const int64_t peqa_steps = steps > 0 ? steps : quick ? DEMO_QUICK_STEPS : DEMO_PEQA_STEPS;
     const int64_t peqa_batch = quick ? DEMO_QUICK_BATCH : DEMO_PEQA_BATCH;
-    const double peqa_lr = lr > 0 ? lr : DEMO_PEQA_LR;
+    const double peqa_rel = rel_lr > 0 ? rel_lr : DEMO_PEQA_REL_LR;
 
     /* a scratch directory for the files whose sizes the table reports, unless --out keeps them */
     char tmpdir[4096];
@@ -592,16 +605,15 @@ int cmd_demo(int argc, char **argv)
     for (int bi = 0; bi < 3; bi++) {
         demo_row *r = &rows[bi];
         r->bits = bits_list[bi];
-        const double tq = cli_now();
         if ((st = peqa_model_load(model_dir, &m))) cli_die_status("demo: cannot load the demo model", st);
         if ((st = peqa_model_quantize(m, r->bits, DEMO_GROUP))) cli_die_status("demo: quantization failed", st);
-        r->quant_secs = cli_now() - tq;
         pathf(path, sizeof path, "%s/demo.q%d.safetensors", fdir, r->bits);
         if ((st = peqa_qfile_save(m, path))) cli_die_status("demo: cannot write the quantized model", st);
         r->qfile_bytes = file_size(path);
         if (!out) unlink(path);
         /* the RTN scales, restored before each task's run */
         const int64_t nlin = peqa_model_linear_count(m);
+        double ssum = 0;
         float **rtn = calloc((size_t)nlin, sizeof *rtn);
         if (!rtn) cli_die("out of memory");
         for (int64_t i = 0; i < nlin; i++) {
@@ -611,7 +623,10 @@ int cmd_demo(int argc, char **argv)
             if (!(rtn[i] = malloc(in.scale_bytes))) cli_die("out of memory");
             peqa_qtensor_get_scales(q, rtn[i]);
             r->trainable += in.n * in.ngroups;
+            for (int64_t j = 0; j < in.n * in.ngroups; j++) ssum += fabs((double)rtn[i][j]);
         }
+        r->mean_scale = ssum / (double)r->trainable;
+        r->lr = (float)(peqa_rel * r->mean_scale);
         for (int k = 0; k < 2; k++) r->ppl_rtn[k] = eval_ppl(ctx, m, tasks[k].val_tok, tasks[k].nval);
         fprintf(stderr, "%d-bit RTN (group %d): validation perplexity arith %.4f, lang %.4f\n", r->bits, DEMO_GROUP,
                 r->ppl_rtn[0], r->ppl_rtn[1]);
@@ -619,7 +634,7 @@ int cmd_demo(int argc, char **argv)
             for (int64_t i = 0; i < nlin; i++) peqa_qtensor_set_scales(peqa_model_linear_at(m, i)->q, rtn[i]);
             peqa_train_options o;
             default_options(&o);
-            o.batch = peqa_batch, o.steps = peqa_steps, o.lr = (float)peqa_lr, o.warmup = peqa_steps / 10;
+            o.batch = peqa_batch, o.steps = peqa_steps, o.lr = r->lr, o.warmup = peqa_steps / 4;
             o.weight_decay = 0.0f, o.seed = (uint64_t)(k + 1);
             char label[64];
             snprintf(label, sizeof label, "%d-bit PEQA %s", r->bits, tasks[k].name);
@@ -632,7 +647,11 @@ int cmd_demo(int argc, char **argv)
             fprintf(stderr, "%s: validation perplexity %.4f (RTN %.4f, fp32 %.4f)\n", label, r->ppl_peqa[k], r->ppl_rtn[k],
                     ppl_fp[k]);
             pathf(path, sizeof path, "%s/%s.q%d.scales", fdir, tasks[k].name, r->bits);
-            if ((st = peqa_scales_save(m, 0, path, NULL))) cli_die_status("demo: cannot write the scale file", st);
+            char steps_s[32], lr_s[32];
+            snprintf(steps_s, sizeof steps_s, "%lld", (long long)res.steps_done);
+            snprintf(lr_s, sizeof lr_s, "%.9g", (double)r->lr);
+            const char *meta[] = {"peqa.train.task", tasks[k].name, "peqa.train.steps", steps_s, "peqa.train.lr", lr_s, NULL};
+            if ((st = peqa_scales_save(m, 0, path, meta))) cli_die_status("demo: cannot write the scale file", st);
             r->scale_bytes[k] = file_size(path);
             if (!out) unlink(path);
         }
@@ -642,34 +661,48 @@ int cmd_demo(int argc, char **argv)
     }
     if (!out) rmdir(fdir);
 
-    /* the table */
-    printf("peqa demo: PEQA on a %lld-parameter LLaMA (hidden %lld, %lld layers, FFN %lld, byte vocabulary), RTN group %d,\n"
-           "%lld PEQA steps of %lld x %d tokens per run (lr %g); validation perplexity per task\n\n",
+    /* the tables: deterministic numbers, then (right of '|') the wall time */
+    printf("peqa demo: PEQA on a %lld-parameter LLaMA (hidden %lld, %lld layers, FFN %lld, byte vocabulary 258),\n"
+           "RTN with groups of %d, then %lld PEQA steps of %lld x %d tokens per task and bit width; AdamW peak lr\n"
+           "%g x the mean RTN scale = %.3g (4-bit), %.3g (3-bit), %.3g (2-bit), cosine decay\n\n",
            (long long)nparams, (long long)cfg.dim, (long long)cfg.n_layers, (long long)cfg.ffn, DEMO_GROUP,
-           (long long)peqa_steps, (long long)peqa_batch, DEMO_SEQ, peqa_lr);
-    printf("%-4s  %-5s  %8s  %8s  %8s  %9s  %10s  %10s  %10s  %9s  %11s | %8s  %8s\n", "bits", "task", "ppl_fp32", "ppl_RTN",
-           "ppl_PEQA", "recovered", "fp32_bytes", "quant_bytes", "scale_bytes", "trainable", "optim_bytes", "peqa_s",
-           "tok/s");
+           (long long)peqa_steps, (long long)peqa_batch, DEMO_SEQ, peqa_rel, (double)rows[0].lr, (double)rows[1].lr,
+           (double)rows[2].lr);
+    printf("validation perplexity (lower is better)\n");
+    printf("%-4s  %-5s  %8s  %8s  %8s  %8s  %9s  %9s\n", "bits", "task", "fp32", "RTN", "PEQA", "RTN/fp32", "PEQA/fp32",
+           "recovered");
     for (int bi = 0; bi < 3; bi++)
         for (int k = 0; k < 2; k++) {
             const demo_row *r = &rows[bi];
             char pct[32];
             fmt_pct(r->ppl_rtn[k], r->ppl_peqa[k], ppl_fp[k], pct, sizeof pct);
-            printf("%-4d  %-5s  %8.4f  %8.4f  %8.4f  %9s  %10lld  %11lld  %11lld  %9lld  %11lld | %8.1f  %8.0f\n", r->bits,
-                   tasks[k].name, ppl_fp[k], r->ppl_rtn[k], r->ppl_peqa[k], pct, fp_bytes, r->qfile_bytes, r->scale_bytes[k],
-                   (long long)r->trainable, (long long)r->trainable * 8, r->secs[k], r->tok_s[k]);
+            printf("%-4d  %-5s  %8.4f  %8.4f  %8.4f  %+7.2f%%  %+8.2f%%  %9s\n", r->bits, tasks[k].name, ppl_fp[k],
+                   r->ppl_rtn[k], r->ppl_peqa[k], 100.0 * (r->ppl_rtn[k] / ppl_fp[k] - 1.0),
+                   100.0 * (r->ppl_peqa[k] / ppl_fp[k] - 1.0), pct);
+        }
+    printf("\nsizes, trainable parameters and time per PEQA run\n");
+    printf("%-4s  %-5s  %10s  %11s  %11s  %9s  %11s | %7s  %6s\n", "bits", "task", "fp32_bytes", "quant_bytes",
+           "scale_bytes", "trainable", "optim_bytes", "peqa_s", "tok/s");
+    for (int bi = 0; bi < 3; bi++)
+        for (int k = 0; k < 2; k++) {
+            const demo_row *r = &rows[bi];
+            printf("%-4d  %-5s  %10lld  %11lld  %11lld  %9lld  %11lld | %7.1f  %6.0f\n", r->bits, tasks[k].name, fp_bytes,
+                   r->qfile_bytes, r->scale_bytes[k], (long long)r->trainable, (long long)r->trainable * 8, r->secs[k],
+                   r->tok_s[k]);
         }
     const demo_row *r3 = &rows[1];
     char p0[32], p1[32];
     fmt_pct(r3->ppl_rtn[0], r3->ppl_peqa[0], ppl_fp[0], p0, sizeof p0);
     fmt_pct(r3->ppl_rtn[1], r3->ppl_peqa[1], ppl_fp[1], p1, sizeof p1);
-    printf("\nrecovered = (ppl_RTN - ppl_PEQA) / (ppl_RTN - ppl_fp32): the share of RTN's perplexity loss that PEQA\n"
-           "recovers (above 100%%: PEQA beats the fp32 model, which was trained on both tasks at once).\n"
+    printf("\nrecovered = (RTN - PEQA) / (RTN - fp32): the share of the perplexity RTN loses that PEQA wins back;\n"
+           "above 100%%, PEQA also beats the fp32 model (trained on both tasks at once) by adapting to the task.\n"
            "At 3 bits PEQA recovers %s (arith) and %s (lang).\n",
            p0, p1);
-    printf("bytes: files on disk (fp32 model.safetensors; quantized model file: packed codes, fp32 scales and zero\n"
-           "points, fp32 embeddings, norms and head; the task's scale file). optim_bytes: AdamW moments, 2 x 4 bytes\n"
-           "per trainable scale. peqa_s and tok/s: wall time of each PEQA run.\n");
+    printf("bytes: files on disk. fp32: model.safetensors; quant: the quantized model file (packed codes, fp32\n"
+           "scales and zero points, fp32 embeddings, norms and head); scale: the task's scale file. optim: AdamW\n"
+           "moments, 2 x 4 bytes per trainable scale (the full fp32 model has %lld parameters). peqa_s, tok/s:\n"
+           "wall time and throughput of each PEQA run.\n",
+           (long long)nparams);
     printf("total wall time %.1f s (%s, %d threads)\n", cli_now() - t_start, peqa_ctx_isa(ctx), peqa_ctx_threads(ctx));
     for (int k = 0; k < 2; k++) text_free(&tasks[k].train), text_free(&tasks[k].val), free(tasks[k].train_tok), free(tasks[k].val_tok);
     peqa_ctx_free(ctx);

@@ -26,28 +26,32 @@ strip_time() { sed -e 's/ *|.*$//' -e '/^total wall time/d' "$1"; }
 # run 1
 if "$PEQA" demo --quick > "$T/out1" 2> "$T/err1"; then ok "demo --quick runs"; else ko "demo --quick runs" "exit $?: $(tail -n 1 "$T/err1")"; fi
 
-# every row, finite numbers
-rows=$(awk '$1 ~ /^[234]$/ && ($2 == "arith" || $2 == "lang") { print $1 $2 }' "$T/out1" | sort | tr '\n' ' ')
-if [ "$rows" = "2arith 2lang 3arith 3lang 4arith 4lang " ]; then ok "table has every bit width x task row"
-else ko "table has every bit width x task row" "rows: '$rows'"; fi
-bad=$(awk '$1 ~ /^[234]$/ && ($2 == "arith" || $2 == "lang") {
-        for (i = 3; i <= NF; i++) {
-            if ($i == "|" || i == 6) continue           # separator; recovered (a percentage or n/a)
-            if ($i !~ /^[0-9]+(\.[0-9]+)?$/) print $1 " " $2 " column " i ": " $i
-        }
-        if ($6 !~ /^-?[0-9]+%$/ && $6 != "n/a") print $1 " " $2 " recovered: " $6
-      }' "$T/out1")
+# The perplexity table: bits task fp32 RTN PEQA RTN/fp32 PEQA/fp32 recovered (8 fields); the size
+# table: bits task fp32_bytes quant_bytes scale_bytes trainable optim_bytes | peqa_s tok/s.
+PPL='$1 ~ /^[234]$/ && ($2 == "arith" || $2 == "lang") && NF == 8'
+SZ='$1 ~ /^[234]$/ && ($2 == "arith" || $2 == "lang") && $8 == "|"'
+for t in PPL SZ; do
+    eval "sel=\$$t"
+    rows=$(awk "$sel { print \$1 \$2 }" "$T/out1" | sort | tr '\n' ' ')
+    if [ "$rows" = "2arith 2lang 3arith 3lang 4arith 4lang " ]; then ok "$t table has every bit width x task row"
+    else ko "$t table has every bit width x task row" "rows: '$rows'"; fi
+done
+num='^[0-9]+(\.[0-9]+)?$'
+bad=$(awk -v num="$num" "$PPL"' {
+        for (i = 3; i <= 5; i++) if ($i !~ num) print $1 " " $2 " column " i ": " $i
+        for (i = 6; i <= 7; i++) if ($i !~ /^[-+][0-9]+\.[0-9]+%$/) print $1 " " $2 " column " i ": " $i
+        if ($8 !~ /^-?[0-9]+%$/ && $8 != "n/a") print $1 " " $2 " recovered: " $8
+      }
+      '"$SZ"' { for (i = 3; i <= 10; i++) if (i != 8 && $i !~ num) print $1 " " $2 " column " i ": " $i }' "$T/out1")
 if [ -z "$bad" ]; then ok "every number is finite"; else ko "every number is finite" "$(echo "$bad" | head -n 1)"; fi
-# perplexities above 1, sizes: quantized model < fp32 model, scale file < quantized model
-bad=$(awk '$1 ~ /^[234]$/ && ($2 == "arith" || $2 == "lang") {
-        if (!($3 > 1 && $4 > 1 && $5 > 1)) print "perplexity <= 1 in " $1 " " $2
-        if (!($8 < $7 && $9 < $8 && $9 > 0)) print "sizes out of order in " $1 " " $2
-        if (!($11 == 8 * $10)) print "optimizer bytes != 8 x trainable in " $1 " " $2
-      }' "$T/out1")
+# perplexities above 1; sizes: scale file < quantized model < fp32 model; optimizer = 8 x trainable
+bad=$(awk "$PPL"' { if (!($3 > 1 && $4 > 1 && $5 > 1)) print "perplexity <= 1 in " $1 " " $2 }
+           '"$SZ"' { if (!($5 > 0 && $5 < $4 && $4 < $3)) print "sizes out of order in " $1 " " $2
+                     if (!($7 == 8 * $6)) print "optimizer bytes != 8 x trainable in " $1 " " $2 }' "$T/out1")
 if [ -z "$bad" ]; then ok "perplexities and sizes are plausible"; else ko "perplexities and sizes are plausible" "$(echo "$bad" | head -n 1)"; fi
 
 # PEQA < RTN at 3 bits on both tasks
-bad=$(awk '$1 == "3" && ($2 == "arith" || $2 == "lang") { n++; if (!($5 < $4)) print $2 ": PEQA " $5 " >= RTN " $4 }
+bad=$(awk "$PPL"' && $1 == "3" { n++; if (!($5 < $4)) print $2 ": PEQA " $5 " >= RTN " $4 }
            END { if (n != 2) print "3-bit rows: " n }' "$T/out1")
 if [ -z "$bad" ]; then ok "PEQA perplexity below RTN at 3 bits (both tasks)"; else ko "PEQA perplexity below RTN at 3 bits (both tasks)" "$bad"; fi
 grep -q '^At 3 bits PEQA recovers' "$T/out1" && ok "recovery line printed" || ko "recovery line printed"
@@ -71,14 +75,14 @@ for f in arith.train.txt arith.val.txt lang.train.txt lang.val.txt demo.q4.safet
     [ -s "$T/keep/$f" ] || missing="$missing $f"
 done
 if [ -z "$missing" ]; then ok "--out keeps corpus, models and scale files"; else ko "--out keeps corpus, models and scale files" "missing:$missing"; fi
-want=$(awk '$1 == "3" && $2 == "lang" { print $5 }' "$T/out1")
+want=$(awk "$PPL"' && $1 == "3" && $2 == "lang" { print $5 }' "$T/out1")
 got=$("$PEQA" eval --model "$T/keep/demo.q3.safetensors" --scales "$T/keep/lang.q3.scales" --data "$T/keep/lang.val.txt" \
       --seq 64 2> /dev/null | awk '/^perplexity:/ { print $2 }')
 # the table has 4 decimals, eval 6: equal to within the table's rounding
 if [ -n "$want" ] && [ -n "$got" ] && awk -v a="$want" -v b="$got" 'BEGIN { d = a - b; exit !(d <= 0.00005001 && d >= -0.00005001) }'
 then ok "peqa eval --scales reproduces the 3-bit lang PEQA perplexity ($got)"
 else ko "peqa eval --scales reproduces the 3-bit lang PEQA perplexity" "table '$want', eval '$got'"; fi
-scale_sz=$(awk '$1 == "3" && $2 == "lang" { print $9 }' "$T/out1")
+scale_sz=$(awk "$SZ"' && $1 == "3" && $2 == "lang" { print $5 }' "$T/out1")
 file_sz=$(wc -c < "$T/keep/lang.q3.scales" | tr -d ' ')
 [ "$scale_sz" = "$file_sz" ] && ok "scale_bytes is the scale file's size" || ko "scale_bytes is the scale file's size" "$scale_sz vs $file_sz"
 
