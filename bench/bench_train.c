@@ -22,7 +22,9 @@
  * (peqa_model_act_bytes_per_token_*: what the backward keeps, per token per layer, once per
  * token, and the per-token work buffers). The table also itemises what the fine-tuning holds
  * beyond that: fp32 zero points (frozen but resident, 1 x scale bytes), scale gradients (1 x),
- * AdamW moments (2 x).
+ * AdamW moments (2 x). The bound is compared with what the fine-tuning itself holds: the peak
+ * RSS minus the program's and libc's file-backed pages (RssFile after training) and the
+ * anonymous pages the child had before it built anything; the whole-process ratio is printed too.
  *
  * The benchmark prints and exits; the library it measures never does. */
 #include <errno.h>
@@ -49,6 +51,8 @@ typedef struct {
     int ok;
     double step_s[64];   /* wall time of each optimizer step */
     int nsteps;
+    long long proc_kb;   /* RssAnon when the child starts: the process's own heap and stack */
+    long long file_kb;   /* RssFile after training: program and libc pages, not the fine-tuning's */
     long long base_kb;   /* VmRSS after the reset, before training */
     long long hwm_kb;    /* VmHWM after training */
     int hwm_reset;       /* clear_refs worked (else VmHWM includes the setup) */
@@ -191,6 +195,7 @@ static peqa_status build_model(const bcase *c, peqa_model **out)
 static void run_case(const bcase *c, const peqa_ctx_options *co, bresult *r)
 {
     memset(r, 0, sizeof *r);
+    r->proc_kb = status_kb("RssAnon:");
     peqa_ctx *ctx = NULL;
     peqa_model *m = NULL;
     uint32_t *data = NULL;
@@ -211,6 +216,7 @@ static void run_case(const bcase *c, const peqa_ctx_options *co, bresult *r)
         peqa_train_result res;
         st = peqa_train(ctx, m, data, ntok, NULL, 0, &o, &res);
         r->hwm_kb = status_kb("VmHWM:");
+        r->file_kb = status_kb("RssFile:");
     }
     if (st) snprintf(r->err, sizeof r->err, "%s (%s)", peqa_status_string(st), peqa_last_error());
     else r->ok = 1;
@@ -402,7 +408,7 @@ int main(int argc, char **argv)
                c->name, (long long)c->dim, (long long)c->ffn, (long long)c->layers, (long long)c->heads,
                (long long)c->kv_heads, (long long)c->vocab, c->bits, gs, (long long)c->batch, (long long)c->seq,
                (long long)c->steps, (long long)z.params);
-        double tps[99], peak[99], base[99];
+        double tps[99], peak[99], base[99], proc[99], tuned_a[99];
         int n = 0, reset_ok = 1;
         for (int r = 0; r < runs; r++) {
             bresult res;
@@ -416,6 +422,8 @@ int main(int argc, char **argv)
             for (int s = 1; s < res.nsteps; s++) t += res.step_s[s];
             tps[n] = (double)((res.nsteps - 1) * c->batch * c->seq) / t;
             peak[n] = (double)res.hwm_kb * 1024.0, base[n] = (double)res.base_kb * 1024.0;
+            proc[n] = (double)res.proc_kb * 1024.0;
+            tuned_a[n] = res.proc_kb >= 0 && res.file_kb >= 0 ? peak[n] - (double)(res.proc_kb + res.file_kb) * 1024.0 : -1;
             reset_ok &= res.hwm_reset;
             printf("  run %d: %.1f tokens/s (steps 2..%d), peak RSS %.1f MB, RSS before training %.1f MB\n", r + 1, tps[n],
                    res.nsteps, peak[n] / 1e6, base[n] / 1e6);
@@ -425,7 +433,14 @@ int main(int argc, char **argv)
         qsort(tps, (size_t)n, sizeof *tps, cmp_double);
         qsort(peak, (size_t)n, sizeof *peak, cmp_double);
         qsort(base, (size_t)n, sizeof *base, cmp_double);
-        const double med_t = tps[n / 2], med_p = peak[n / 2], med_b = base[n / 2];
+        qsort(proc, (size_t)n, sizeof *proc, cmp_double);
+        qsort(tuned_a, (size_t)n, sizeof *tuned_a, cmp_double);
+        const double med_t = tps[n / 2], med_p = peak[n / 2], med_b = base[n / 2], med_proc = proc[n / 2];
+        /* What the fine-tuning holds: the peak minus the process's own pages, i.e. the program's
+         * and libc's file-backed pages (RssFile after training: they only accumulate, so this
+         * is at least their share of the peak) and the anonymous pages resident before the
+         * context and model were built. The bound is about the rest. */
+        const double tuned = tuned_a[n / 2];
         const double bound = z.packed + z.fp32 + z.act + 3.0 * z.scales;
         const double held = z.packed + z.fp32 + z.act + 5.0 * z.scales; /* + zero points and gradients */
         printf("  throughput    %.1f tokens/s (median of %d; min %.1f, max %.1f)\n", med_t, n, tps[0], tps[n - 1]);
@@ -435,10 +450,18 @@ int main(int argc, char **argv)
         printf("  bound items   packed %.2f MB + fp32 embeddings/norms/head %.2f MB + activations %.2f MB + 3 x scales "
                "%.2f MB = %.2f MB; +10%% = %.2f MB\n",
                z.packed / 1e6, z.fp32 / 1e6, z.act / 1e6, 3.0 * z.scales / 1e6, bound / 1e6, 1.1 * bound / 1e6);
-        printf("  also held     fp32 zero points %.2f MB + scale gradients %.2f MB (so 5 x scales in all: %.2f MB); "
-               "process baseline before the model ~%.1f MB\n",
-               z.scales / 1e6, z.scales / 1e6, held / 1e6, med_b > 0 ? (med_b - z.packed - z.fp32 - 2 * z.scales) / 1e6 : 0.0);
-        printf("  peak / bound  %.3f  -> %s\n", med_p / bound, med_p <= 1.1 * bound ? "within the bound (+10%)" : "ABOVE the bound (+10%)");
+        printf("  also held     fp32 zero points %.2f MB + scale gradients %.2f MB (so 5 x scales in all: %.2f MB)\n",
+               z.scales / 1e6, z.scales / 1e6, held / 1e6);
+        (void)med_b;
+        if (tuned >= 0) {
+            printf("  process       %.2f MB: program and libc pages (RssFile) + %.2f MB anonymous before the model\n",
+                   (med_p - tuned - med_proc) / 1e6, med_proc / 1e6);
+            printf("  fine-tuning   %.2f MB = peak RSS - process: %.3f x the bound -> %s\n", tuned / 1e6, tuned / bound,
+                   tuned <= 1.1 * bound ? "within the bound (+10%)" : "ABOVE the bound (+10%)");
+        } else {
+            printf("  fine-tuning   unknown (no RssAnon/RssFile in /proc/self/status)\n");
+        }
+        printf("  peak / bound  %.3f (the whole process)\n", med_p / bound);
     }
     return failures ? 1 : 0;
 }

@@ -144,6 +144,27 @@ typedef void (*peqa_sgemm_fn)(int64_t m0, int64_t m1, int64_t c0, int64_t c1, in
                               const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
                               int64_t ldc);
 
+/* Causal grouped-query attention of one sequence; src/ops.h documents the math and the exact
+ * binary32 sequences, kernels/ref/attn_ref.c is the reference. q: tq x Hq x hd, k and v:
+ * tk x Hkv x hd (row-major, one row per token), query row i sees keys 0 .. tk - tq + i, query
+ * head h reads kv head h / (Hq / Hkv).
+ *   attn_fwd_head   query head h for every row: out (tq x Hq x hd, that head's slices) and
+ *                   stats (the softmax max and sum per row and head, tq x Hq x 2; may be NULL)
+ *   attn_bwd_group  kv head g: dq of its query heads (overwritten), dk and dv of g (zeroed,
+ *                   then accumulated over its query heads and rows in ascending order)
+ * scratch: PEQA_ATTN_*_SCRATCH floats, owned by the call (kernels may keep transposed copies of
+ * the kv head there). Units (heads, groups) write disjoint outputs, so drivers split over them. */
+typedef struct peqa_attn_dims {
+    int64_t tq, tk, n_heads, n_kv_heads, head_dim;
+} peqa_attn_dims;
+#define PEQA_ATTN_FWD_SCRATCH(d) ((size_t)(d)->tk * (size_t)(1 + (d)->head_dim))
+#define PEQA_ATTN_BWD_SCRATCH(d) ((size_t)(d)->tk * (size_t)(2 + 2 * (d)->head_dim))
+typedef void (*peqa_attn_fwd_fn)(const peqa_attn_dims *d, int64_t h, const float *q, const float *k,
+                                 const float *v, float *out, float *stats, float *scratch);
+typedef void (*peqa_attn_bwd_fn)(const peqa_attn_dims *d, int64_t g, const float *q, const float *k,
+                                 const float *v, const float *stats, const float *dout, float *dq,
+                                 float *dk, float *dv, float *scratch);
+
 /* Bit-width index used by the per-width slots: 2 -> 0, 3 -> 1, 4 -> 2, 8 -> 3. */
 #define PEQA_NBITS 4
 static inline int peqa_bits_index(int bits) { return bits == 2 ? 0 : bits == 3 ? 1 : bits == 4 ? 2 : 3; }
@@ -161,11 +182,14 @@ typedef struct peqa_kernels {
     peqa_fwd_i8_fn fwd_i8_gemv[PEQA_NBITS];
     peqa_fwd_i8_fn fwd_i8_gemm[PEQA_NBITS];
     peqa_sgemm_fn sgemm_nt, sgemm_nn, sgemm_tn;
+    peqa_attn_fwd_fn attn_fwd_head;
+    peqa_attn_bwd_fn attn_bwd_group;
     /* names of the functions in the slots, for `peqa info` */
     const char *unpack_name[PEQA_NBITS], *dequant_name[PEQA_NBITS], *fwd_gemv_name[PEQA_NBITS],
         *fwd_gemm_name[PEQA_NBITS], *gscale_name[PEQA_NBITS], *gzero_name[PEQA_NBITS],
         *ginput_name[PEQA_NBITS], *qact_name, *fwd_i8_gemv_name[PEQA_NBITS],
-        *fwd_i8_gemm_name[PEQA_NBITS], *sgemm_nt_name, *sgemm_nn_name, *sgemm_tn_name;
+        *fwd_i8_gemm_name[PEQA_NBITS], *sgemm_nt_name, *sgemm_nn_name, *sgemm_tn_name,
+        *attn_fwd_head_name, *attn_bwd_group_name;
 } peqa_kernels;
 
 /* CPU feature bits, detected by src/cpu.c and passed to the fillers (kernels read no globals). */
@@ -182,7 +206,8 @@ enum {
  * choosing variants by the feature bits it is given. */
 void peqa_kernels_init_ref(peqa_kernels *k);
 void peqa_kernels_init_avx2(peqa_kernels *k, unsigned features);   /* kernels/x86/ *_avx2.c  */
-void peqa_kernels_init_avx512(peqa_kernels *k, unsigned features); /* kernels/x86/ *_avx512.c */
+void peqa_kernels_init_avxvnni(peqa_kernels *k, unsigned features); /* kernels/x86/ *_avxvnni.c */
+void peqa_kernels_init_avx512(peqa_kernels *k, unsigned features); /* kernels/x86/ *_avx512*.c */
 void peqa_kernels_init_neon(peqa_kernels *k, unsigned features);   /* kernels/arm/ *_neon.c   */
 
 #endif

@@ -155,11 +155,13 @@ static int cmd_info(int argc, char **argv)
     printf("best isa     : %s\n", peqa_cpu_best_isa());
     printf("selected isa : %s\n", peqa_ctx_isa(ctx));
     printf("threads      : %d\n", peqa_ctx_threads(ctx));
-    printf("\n%-12s %-5s %s\n", "slot", "bits", "kernel");
+    printf("\n%-14s %-5s %s\n", "slot", "bits", "kernel");
     for (size_t s = 0; s < sizeof slots / sizeof slots[0]; s++)
         for (int b = 0; b < 4; b++)
-            printf("%-12s %-5d %s\n", slots[s], bits[b], peqa_ctx_kernel_name(ctx, slots[s], bits[b]));
-    printf("%-12s %-5s %s\n", "qact", "-", peqa_ctx_kernel_name(ctx, "qact", 0));
+            printf("%-14s %-5d %s\n", slots[s], bits[b], peqa_ctx_kernel_name(ctx, slots[s], bits[b]));
+    static const char *const dense[] = {"qact", "sgemm_nt", "sgemm_nn", "sgemm_tn", "attn_fwd_head", "attn_bwd_group"};
+    for (size_t s = 0; s < sizeof dense / sizeof dense[0]; s++)
+        printf("%-14s %-5s %s\n", dense[s], "-", peqa_ctx_kernel_name(ctx, dense[s], 0));
     peqa_ctx_free(ctx);
     return 0;
 }

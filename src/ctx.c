@@ -80,6 +80,8 @@ const char *peqa_ctx_kernel_name(const peqa_ctx *ctx, const char *slot, int bits
     if (strcmp(slot, "sgemm_nt") == 0) return k->sgemm_nt_name;
     if (strcmp(slot, "sgemm_nn") == 0) return k->sgemm_nn_name;
     if (strcmp(slot, "sgemm_tn") == 0) return k->sgemm_tn_name;
+    if (strcmp(slot, "attn_fwd_head") == 0) return k->attn_fwd_head_name;
+    if (strcmp(slot, "attn_bwd_group") == 0) return k->attn_bwd_group_name;
     if (bits != 2 && bits != 3 && bits != 4 && bits != 8) return NULL;
     int b = peqa_bits_index(bits);
     static const struct { const char *slot; size_t off; } slots[] = {

@@ -1294,7 +1294,7 @@ static peqa_status layer_fwd(peqa_ctx *ctx, peqa_model *m, const peqa_model_laye
         float *qs = b->q + s * T * qw, *ks = b->kall + s * tk * kvw, *vs = b->vall + s * tk * kvw;
         PEQA_TRY(peqa_rope_fwd(&m->rope, qs, T, Hq, pos0, qs));
         PEQA_TRY(peqa_rope_fwd(&m->rope, ks + pos0 * kvw, T, Hkv, pos0, ks + pos0 * kvw));
-        PEQA_TRY(peqa_attn_fwd(&sh, qs, ks, vs, b->att + s * T * qw, b->stats ? b->stats + s * T * 2 * Hq : NULL));
+        PEQA_TRY(peqa_attn_fwd(ctx, &sh, qs, ks, vs, b->att + s * T * qw, b->stats ? b->stats + s * T * 2 * Hq : NULL));
     }
     PEQA_TRY(lin_fwd(ctx, &ly->lin[PEQA_LIN_O], M, b->att, b->t1));
     vadd3(b->xm, b->x, b->t1, (size_t)(M * D));
@@ -1414,7 +1414,7 @@ static peqa_status layer_bwd(peqa_ctx *ctx, const peqa_model *m, peqa_model_cach
     const peqa_attn_shape sh = {.tq = T, .tk = T, .n_heads = Hq, .n_kv_heads = Hkv, .head_dim = hd};
     for (int64_t s = 0; s < B; s++) {
         const int64_t oq = s * T * qw, okv = s * T * kvw;
-        PEQA_TRY(peqa_attn_bwd(&sh, q + oq, k + okv, v + okv, st + s * T * H2, att + oq, c->dq + oq, c->dk + okv,
+        PEQA_TRY(peqa_attn_bwd(ctx, &sh, q + oq, k + okv, v + okv, st + s * T * H2, att + oq, c->dq + oq, c->dk + okv,
                           c->dv + okv));
         /* q and k were rotated after the projection: rotate their gradients back. */
         PEQA_TRY(peqa_rope_bwd(&m->rope, c->dq + oq, T, Hq, 0, c->dq + oq));

@@ -262,55 +262,52 @@ peqa_status peqa_attn_check(const peqa_attn_shape *sh)
     return PEQA_OK;
 }
 
-/* s[j] = scale · (q · k[j]) for j = 0..lim, the fixed sequence of ops.h. */
-static void attn_scores(const float *qi, const float *k, size_t kstride, size_t hd, size_t lim, float scale,
-                        float *s)
+/* Threaded driver: the units (query heads forward, kv heads backward) are cut into at most
+ * `threads` contiguous chunks; a chunk runs its units in order with its own scratch. */
+typedef struct {
+    const peqa_kernels *k;
+    const peqa_attn_shape *sh;
+    const float *q, *k_, *v, *stats, *dout;
+    float *out, *st_out, *dq, *dk, *dv, *scratch;
+    size_t scratch_floats;
+    int64_t units, chunks;
+    int bwd;
+} attn_job;
+
+static void attn_task(void *arg, int64_t c)
 {
-    for (size_t j = 0; j <= lim; j++) {
-        const float *kj = k + j * kstride;
-        float d = 0.0f;
-        for (size_t e = 0; e < hd; e++) d = fmaf(qi[e], kj[e], d);
-        s[j] = d * scale;
+    const attn_job *j = arg;
+    float *scr = j->scratch + (size_t)c * j->scratch_floats;
+    for (int64_t u = c * j->units / j->chunks; u < (c + 1) * j->units / j->chunks; u++) {
+        if (j->bwd)
+            j->k->attn_bwd_group(j->sh, u, j->q, j->k_, j->v, j->stats, j->dout, j->dq, j->dk, j->dv, scr);
+        else
+            j->k->attn_fwd_head(j->sh, u, j->q, j->k_, j->v, j->out, j->st_out, scr);
     }
 }
 
-static float attn_scale(int64_t hd) { return 1.0f / sqrtf((float)hd); }
-
-void peqa_attn_fwd_head(const peqa_attn_shape *sh, int64_t h_, const float *q, const float *k, const float *v,
-                        float *out, float *stats, float *p)
+static peqa_status attn_run(const char *fn, peqa_ctx *ctx, attn_job *j)
 {
-    const size_t Hq = (size_t)sh->n_heads, Hkv = (size_t)sh->n_kv_heads, hd = (size_t)sh->head_dim;
-    const size_t tq = (size_t)sh->tq, off = (size_t)(sh->tk - sh->tq), h = (size_t)h_;
-    const size_t g = h / (Hq / Hkv), kstride = Hkv * hd;
-    const float scale = attn_scale(sh->head_dim);
-    const float *kg = k + g * hd, *vg = v + g * hd;
-    for (size_t i = 0; i < tq; i++) {
-        const size_t lim = off + i;
-        const float *qi = q + (i * Hq + h) * hd;
-        float *oi = out + (i * Hq + h) * hd;
-        attn_scores(qi, kg, kstride, hd, lim, scale, p);
-        float m = p[0];
-        for (size_t j = 1; j <= lim; j++) m = p[j] > m ? p[j] : m;
-        float l = 0.0f;
-        for (size_t j = 0; j <= lim; j++) {
-            p[j] = peqa_expf(p[j] - m);
-            l = l + p[j];
-        }
-        for (size_t j = 0; j <= lim; j++) p[j] = p[j] / l;
-        for (size_t e = 0; e < hd; e++) oi[e] = 0.0f;
-        for (size_t j = 0; j <= lim; j++) {
-            const float *vj = vg + j * kstride;
-            for (size_t e = 0; e < hd; e++) oi[e] = fmaf(p[j], vj[e], oi[e]);
-        }
-        if (stats) {
-            stats[(i * Hq + h) * 2] = m;
-            stats[(i * Hq + h) * 2 + 1] = l;
-        }
-    }
+    const peqa_kernels *ref = peqa__kernels(PEQA_ISA_SCALAR);
+    j->k = ctx ? ctx->k : ref;
+    j->units = j->bwd ? j->sh->n_kv_heads : j->sh->n_heads;
+    j->chunks = ctx && ctx->threads > 1 ? (ctx->threads < j->units ? ctx->threads : j->units) : 1;
+    j->scratch_floats = j->bwd ? PEQA_ATTN_BWD_SCRATCH(j->sh) : PEQA_ATTN_FWD_SCRATCH(j->sh);
+    size_t n;
+    if (!peqa__mul(j->scratch_floats, (size_t)j->chunks, &n) || !peqa__mul(n, sizeof(float), &n))
+        return peqa__fail(PEQA_ERR_OVERFLOW, "%s: scratch size overflows", fn);
+    if (!(j->scratch = malloc(n)))
+        return peqa__fail(PEQA_ERR_NOMEM, "%s: cannot allocate %zu bytes of scratch", fn, n);
+    if (j->chunks > 1)
+        peqa__pool_run(ctx->pool, j->chunks, attn_task, j);
+    else
+        attn_task(j, 0);
+    free(j->scratch);
+    return PEQA_OK;
 }
 
-peqa_status peqa_attn_fwd(const peqa_attn_shape *sh, const float *q, const float *k, const float *v,
-                          float *out, float *stats)
+peqa_status peqa_attn_fwd(peqa_ctx *ctx, const peqa_attn_shape *sh, const float *q, const float *k,
+                          const float *v, float *out, float *stats)
 {
     static const char fn[] = "peqa_attn_fwd";
     TRY(peqa_attn_check(sh));
@@ -318,67 +315,13 @@ peqa_status peqa_attn_fwd(const peqa_attn_shape *sh, const float *q, const float
     TRY(need(fn, "k", k));
     TRY(need(fn, "v", v));
     TRY(need(fn, "out", out));
-    float *scratch = malloc((size_t)sh->tk * sizeof *scratch);
-    if (!scratch) return peqa__fail(PEQA_ERR_NOMEM, "%s: cannot allocate %lld floats", fn, (long long)sh->tk);
-    for (int64_t h = 0; h < sh->n_heads; h++) peqa_attn_fwd_head(sh, h, q, k, v, out, stats, scratch);
-    free(scratch);
-    return PEQA_OK;
+    attn_job j = {.sh = sh, .q = q, .k_ = k, .v = v, .out = out, .st_out = stats, .bwd = 0};
+    return attn_run(fn, ctx, &j);
 }
 
-void peqa_attn_bwd_group(const peqa_attn_shape *sh, int64_t g_, const float *q, const float *k,
-                         const float *v, const float *stats, const float *dout, float *dq, float *dk,
-                         float *dv, float *scratch)
-{
-    const size_t Hq = (size_t)sh->n_heads, Hkv = (size_t)sh->n_kv_heads, hd = (size_t)sh->head_dim;
-    const size_t tq = (size_t)sh->tq, tk = (size_t)sh->tk, off = tk - tq, g = (size_t)g_;
-    const size_t rep = Hq / Hkv, kstride = Hkv * hd;
-    const float scale = attn_scale(sh->head_dim);
-    const float *kg = k + g * hd, *vg = v + g * hd;
-    float *dkg = dk + g * hd, *dvg = dv + g * hd;
-    float *P = scratch, *dS = scratch + tk;
-    for (size_t j = 0; j < tk; j++)
-        for (size_t e = 0; e < hd; e++) dkg[j * kstride + e] = dvg[j * kstride + e] = 0.0f;
-    for (size_t h = g * rep; h < (g + 1) * rep; h++) {
-        for (size_t i = 0; i < tq; i++) {
-            const size_t lim = off + i, row = i * Hq + h;
-            const float *qi = q + row * hd, *doi = dout + row * hd;
-            float *dqi = dq + row * hd;
-            const float m = stats[row * 2], l = stats[row * 2 + 1];
-            /* P, recomputed with the forward's exact sequence. */
-            attn_scores(qi, kg, kstride, hd, lim, scale, P);
-            for (size_t j = 0; j <= lim; j++) P[j] = peqa_expf(P[j] - m) / l;
-            /* dP[j] = dout · v[j]; D = Σ_j P[j]·dP[j]. */
-            float D = 0.0f;
-            for (size_t j = 0; j <= lim; j++) {
-                const float *vj = vg + j * kstride;
-                float d = 0.0f;
-                for (size_t e = 0; e < hd; e++) d = fmaf(doi[e], vj[e], d);
-                dS[j] = d;
-                D = fmaf(P[j], d, D);
-            }
-            for (size_t j = 0; j <= lim; j++) dS[j] = P[j] * (dS[j] - D);
-            /* dq = scale · Σ_j dS[j]·k[j]. */
-            for (size_t e = 0; e < hd; e++) dqi[e] = 0.0f;
-            for (size_t j = 0; j <= lim; j++) {
-                const float *kj = kg + j * kstride;
-                for (size_t e = 0; e < hd; e++) dqi[e] = fmaf(dS[j], kj[e], dqi[e]);
-            }
-            for (size_t e = 0; e < hd; e++) dqi[e] = dqi[e] * scale;
-            /* dk[j] += scale·dS[j]·q;  dv[j] += P[j]·dout. */
-            for (size_t j = 0; j <= lim; j++) {
-                const float a = dS[j] * scale;
-                float *dkj = dkg + j * kstride, *dvj = dvg + j * kstride;
-                for (size_t e = 0; e < hd; e++) {
-                    dkj[e] = fmaf(a, qi[e], dkj[e]);
-                    dvj[e] = fmaf(P[j], doi[e], dvj[e]);
-                }
-            }
-        }
-    }
-}
-
-peqa_status peqa_attn_bwd(const peqa_attn_shape *sh, const float *q, const float *k, const float *v,
-                          const float *stats, const float *dout, float *dq, float *dk, float *dv)
+peqa_status peqa_attn_bwd(peqa_ctx *ctx, const peqa_attn_shape *sh, const float *q, const float *k,
+                          const float *v, const float *stats, const float *dout, float *dq, float *dk,
+                          float *dv)
 {
     static const char fn[] = "peqa_attn_bwd";
     TRY(peqa_attn_check(sh));
@@ -390,13 +333,8 @@ peqa_status peqa_attn_bwd(const peqa_attn_shape *sh, const float *q, const float
     TRY(need(fn, "dq", dq));
     TRY(need(fn, "dk", dk));
     TRY(need(fn, "dv", dv));
-    float *scratch = malloc((size_t)sh->tk * 2 * sizeof *scratch);
-    if (!scratch)
-        return peqa__fail(PEQA_ERR_NOMEM, "%s: cannot allocate %lld floats", fn, (long long)sh->tk * 2);
-    for (int64_t g = 0; g < sh->n_kv_heads; g++)
-        peqa_attn_bwd_group(sh, g, q, k, v, stats, dout, dq, dk, dv, scratch);
-    free(scratch);
-    return PEQA_OK;
+    attn_job j = {.sh = sh, .q = q, .k_ = k, .v = v, .stats = stats, .dout = dout, .dq = dq, .dk = dk, .dv = dv, .bwd = 1};
+    return attn_run(fn, ctx, &j);
 }
 
 /* ---- SwiGLU --------------------------------------------------------------------------------- */

@@ -25,6 +25,7 @@
 
 #include <stdint.h>
 #include "peqa.h"
+#include "../kernels/peqa_kernels.h"
 
 /* ---- RMSNorm ---------------------------------------------------------------------------------
  *
@@ -125,15 +126,13 @@ peqa_status peqa_rope_bwd(const peqa_rope *r, const float *dy, int64_t T, int64_
  * stats: 8·Hq bytes per token. The T × T probabilities are NOT kept: the backward recomputes
  * them bit-identically from q, k and (m, l) — flash-attention style, O(T) memory instead of
  * O(T²) at the price of a second Q·Kᵀ.
- * Temporary: tk floats on the heap per call.
+ * Temporary: see below.
  */
-typedef struct peqa_attn_shape {
-    int64_t tq, tk, n_heads, n_kv_heads, head_dim;
-} peqa_attn_shape;
+typedef peqa_attn_dims peqa_attn_shape; /* {tq, tk, n_heads, n_kv_heads, head_dim} */
 
 peqa_status peqa_attn_check(const peqa_attn_shape *sh);
-peqa_status peqa_attn_fwd(const peqa_attn_shape *sh, const float *q, const float *k, const float *v,
-                          float *out, float *stats);
+peqa_status peqa_attn_fwd(peqa_ctx *ctx, const peqa_attn_shape *sh, const float *q, const float *k,
+                          const float *v, float *out, float *stats);
 
 /* Backward. With P the probabilities, dP[j] = dout·v[j], the softmax Jacobian gives
  *     dS[j] = P[j]·(dP[j] − Σ_j' P[j']·dP[j'])
@@ -152,19 +151,17 @@ peqa_status peqa_attn_fwd(const peqa_attn_shape *sh, const float *q, const float
  *                       dv[j,g,e] = fmaf(P[j], dout[i,h,e], dv[j,g,e]) }
  * dq (tq × Hq × hd), dk, dv (tk × Hkv × hd) are overwritten.
  * Threading: split over kv heads g (peqa_attn_bwd_group): a group owns dq of its query heads
- * and dk, dv of its kv head. Temporary: 2·tk floats per call.
+ * and dk, dv of its kv head. Temporary: see below.
  */
-peqa_status peqa_attn_bwd(const peqa_attn_shape *sh, const float *q, const float *k, const float *v,
-                          const float *stats, const float *dout, float *dq, float *dk, float *dv);
+peqa_status peqa_attn_bwd(peqa_ctx *ctx, const peqa_attn_shape *sh, const float *q, const float *k,
+                          const float *v, const float *stats, const float *dout, float *dq, float *dk,
+                          float *dv);
 
-/* The per-unit kernels behind the two functions above, for a threaded driver. No validation:
- * call peqa_attn_check first. fwd_head computes query head h for all rows (scratch: tk floats);
- * bwd_group computes kv head g (scratch: 2·tk floats), zeroing its dk and dv slices first. */
-void peqa_attn_fwd_head(const peqa_attn_shape *sh, int64_t h, const float *q, const float *k, const float *v,
-                        float *out, float *stats, float *scratch);
-void peqa_attn_bwd_group(const peqa_attn_shape *sh, int64_t g, const float *q, const float *k,
-                         const float *v, const float *stats, const float *dout, float *dq, float *dk,
-                         float *dv, float *scratch);
+/* Both functions run the kernel slots attn_fwd_head (one task per query head) and
+ * attn_bwd_group (per kv head) of ctx's ISA level on ctx's threads, each thread with its own
+ * scratch of PEQA_ATTN_*_SCRATCH floats (kernels/peqa_kernels.h): (1 + hd)·tk floats forward,
+ * (2 + 2·hd)·tk backward. ctx = NULL runs the scalar reference (kernels/ref/attn_ref.c) on the
+ * calling thread. The bits are the same either way. */
 
 /* ---- SwiGLU -------------------------------------------------------------------------------------
  *

@@ -85,8 +85,8 @@ const char *peqa_cpu_features(void);
 const char *peqa_cpu_best_isa(void);
 /* Name of the kernel that fills slot `slot` for bit width `bits` in this context; slots:
  * "unpack", "dequant", "fwd_gemv", "fwd_gemm", "gscale", "gzero", "ginput", "qact",
- * "fwd_i8_gemv", "fwd_i8_gemm", and (bits ignored) "sgemm_nt", "sgemm_nn", "sgemm_tn". NULL for
- * an unknown slot or bit width. */
+ * "fwd_i8_gemv", "fwd_i8_gemm", and (bits ignored) "sgemm_nt", "sgemm_nn", "sgemm_tn",
+ * "attn_fwd_head", "attn_bwd_group". NULL for an unknown slot or bit width. */
 const char *peqa_ctx_kernel_name(const peqa_ctx *ctx, const char *slot, int bits);
 
 /* ---- Quantized tensor --------------------------------------------------------------------- */

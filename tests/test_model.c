@@ -506,7 +506,7 @@ static void bit_identity(trun *r, peqa_model *m, int train_zeros, const char *na
     static const int threads[] = {1, 2, 3, 7};
     for (int ii = 0; ii < t_nisas; ii++) {
         for (int ti = 0; ti < 4; ti++) {
-            if (ii == 0 && ti == 0) continue;
+            if (!strcmp(t_isas[ii], "scalar") && ti == 0) continue;
             snprintf(nm, sizeof nm, "model/bits/%s/threads=%d", name, threads[ti]);
             peqa_ctx *ctx = t_ctx(t_isas[ii], threads[ti]);
             if (!ctx) {

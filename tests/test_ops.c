@@ -525,14 +525,14 @@ static void test_attn(trun *r, prng *g, int64_t tq, int64_t tk, int64_t Hq, int6
     attn_ctx a = {sh, dcopy(q, nq), dcopy(k, nk), dcopy(v, nk), dalloc(nq), dout};
     double *oref = dalloc(nq), *bound = dalloc(nq);
     ref_attn(&sh, a.q, a.k, a.v, oref, bound);
-    peqa_status st = peqa_attn_fwd(&sh, q, k, v, out, stats);
+    peqa_status st = peqa_attn_fwd(NULL, &sh, q, k, v, out, stats);
     t_result(r, st == PEQA_OK, "ops.attn.fwd.status", ISA, "%s", peqa_status_string(st));
     check_fwd(r, "ops.attn.fwd", shape, out, oref, bound, nq, "4·2^-24·(hd·S+lim+4)·Σ|p·v|");
 
     /* Poison the outputs: the backward must overwrite them. */
     for (size_t i = 0; i < nq; i++) dq[i] = NAN;
     for (size_t i = 0; i < nk; i++) dk[i] = dv[i] = NAN;
-    st = peqa_attn_bwd(&sh, q, k, v, stats, dout, dq, dk, dv);
+    st = peqa_attn_bwd(NULL, &sh, q, k, v, stats, dout, dq, dk, dv);
     t_result(r, st == PEQA_OK, "ops.attn.bwd.status", ISA, "%s", peqa_status_string(st));
     double *gq = dalloc(nq), *gk = dalloc(nk), *gv = dalloc(nk);
     fd_grad(attn_loss, &a, a.q, nq, gq);
@@ -563,8 +563,8 @@ static void test_attn_equiv(trun *r, prng *g)
                 vr[(t * Hq + h) * hd + e] = v[(t * Hkv + h / rep) * hd + e];
             }
     peqa_attn_shape gqa = {T, T, Hq, Hkv, hd}, mha = {T, T, Hq, Hq, hd};
-    peqa_attn_fwd(&gqa, q, k, v, o1, s1);
-    peqa_attn_fwd(&mha, q, kr, vr, o2, s2);
+    peqa_attn_fwd(NULL, &gqa, q, k, v, o1, s1);
+    peqa_attn_fwd(NULL, &mha, q, kr, vr, o2, s2);
     t_result(r, t_first_diff(o1, o2, 4, (int64_t)nq) < 0 && t_first_diff(s1, s2, 4, T * Hq * 2) < 0,
              "ops.attn.gqa_is_repeat_kv", ISA, "T=%lld Hq=%lld Hkv=%lld hd=%lld: output and stats bitwise",
              (long long)T, (long long)Hq, (long long)Hkv, (long long)hd);
@@ -572,13 +572,56 @@ static void test_attn_equiv(trun *r, prng *g)
     for (int64_t tq = 1; tq <= T; tq++) {
         peqa_attn_shape dec = {tq, T, Hq, Hkv, hd};
         size_t off = (size_t)((T - tq) * Hq * hd);
-        peqa_attn_fwd(&dec, q + off, k, v, o2, s2);
+        peqa_attn_fwd(NULL, &dec, q + off, k, v, o2, s2);
         ok &= t_first_diff(o2, o1 + off, 4, tq * Hq * hd) < 0;
         ok &= t_first_diff(s2, s1 + (size_t)((T - tq) * Hq * 2), 4, tq * Hq * 2) < 0;
     }
     t_result(r, ok, "ops.attn.kv_cache", ISA, "the last tq = 1..%lld rows against all %lld keys equal full attention bitwise",
              (long long)T, (long long)T);
     free(q), free(k), free(v), free(kr), free(vr), free(o1), free(o2), free(s1), free(s2);
+}
+
+/* Every ISA level's attention slots at 1, 2, 3 and 7 threads against the reference (ctx = NULL),
+ * bitwise: output, stats, dq, dk, dv. Shapes: GQA with rep 1, 2, 4, decoding (tq < tk), head
+ * dimensions that are not multiples of the vector width, and one long enough (tk = 67) for the
+ * vector loops to run several blocks plus tails. */
+static void test_attn_isa(trun *r, prng *g)
+{
+    static const int64_t shapes[][5] = {{67, 67, 4, 2, 20}, {9, 9, 3, 3, 7}, {1, 13, 8, 2, 16}, {5, 12, 4, 1, 33},
+                                        {2, 2, 1, 1, 1}};
+    static const int threads[] = {1, 2, 3, 7};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int64_t *d = shapes[si];
+        peqa_attn_shape sh = {d[0], d[1], d[2], d[3], d[4]};
+        size_t nq = (size_t)(d[0] * d[2] * d[4]), nk = (size_t)(d[1] * d[3] * d[4]), ns = (size_t)(d[0] * d[2] * 2);
+        float *q = frand(g, nq, 2.0f), *k = frand(g, nk, 2.0f), *v = frand(g, nk, 1.0f), *dout = frand(g, nq, 1.0f);
+        float *ref = falloc(2 * nq + ns + 2 * nk), *got = falloc(2 * nq + ns + 2 * nk);
+        /* layout of both buffers: out | stats | dq | dk | dv */
+        peqa_status st = peqa_attn_fwd(NULL, &sh, q, k, v, ref, ref + nq);
+        if (!st) st = peqa_attn_bwd(NULL, &sh, q, k, v, ref + nq, dout, ref + nq + ns, ref + 2 * nq + ns, ref + 2 * nq + ns + nk);
+        for (int ii = 0; ii < t_nisas; ii++)
+            for (int ti = 0; ti < 4; ti++) {
+                char nm[128];
+                snprintf(nm, sizeof nm, "ops.attn.isa/tq=%lld,tk=%lld,Hq=%lld,Hkv=%lld,hd=%lld/threads=%d", (long long)d[0],
+                         (long long)d[1], (long long)d[2], (long long)d[3], (long long)d[4], threads[ti]);
+                peqa_ctx *ctx = t_ctx(t_isas[ii], threads[ti]);
+                if (!ctx) {
+                    if (ti == 0) t_skip(r, nm, t_isas[ii], "ISA not available on this CPU");
+                    continue;
+                }
+                for (size_t i = 0; i < 2 * nq + ns + 2 * nk; i++) got[i] = NAN;
+                peqa_status s2 = peqa_attn_fwd(ctx, &sh, q, k, v, got, got + nq);
+                if (!s2)
+                    s2 = peqa_attn_bwd(ctx, &sh, q, k, v, got + nq, dout, got + nq + ns, got + 2 * nq + ns,
+                                       got + 2 * nq + ns + nk);
+                int64_t diff = st || s2 ? -2 : t_first_diff(got, ref, 4, (int64_t)(2 * nq + ns + 2 * nk));
+                t_result(r, !st && !s2 && diff < 0, nm, t_isas[ii],
+                         "out, stats, dq, dk, dv vs the reference: first differing float %lld of %zu", (long long)diff,
+                         2 * nq + ns + 2 * nk);
+                peqa_ctx_free(ctx);
+            }
+        free(q), free(k), free(v), free(dout), free(ref), free(got);
+    }
 }
 
 /* ---- SwiGLU ------------------------------------------------------------------------------------------ */
@@ -804,10 +847,10 @@ static void test_validation(trun *r)
         {"rope past table", peqa_rope_fwd(&rp, buf, 2, 1, 3, buf), PEQA_ERR_RANGE},
         {"rope pos0<0", peqa_rope_bwd(&rp, buf, 2, 1, -1, buf), PEQA_ERR_RANGE},
         {"rope heads=0", peqa_rope_fwd(&rp, buf, 2, 0, 0, buf), PEQA_ERR_SHAPE},
-        {"attn Hq % Hkv", peqa_attn_fwd(&s_badgqa, buf, buf, buf, buf, NULL), PEQA_ERR_SHAPE},
-        {"attn tq > tk", peqa_attn_fwd(&s_tq, buf, buf, buf, buf, NULL), PEQA_ERR_SHAPE},
-        {"attn head_dim=0", peqa_attn_fwd(&s_zero, buf, buf, buf, buf, NULL), PEQA_ERR_SHAPE},
-        {"attn bwd stats=NULL", peqa_attn_bwd(&(peqa_attn_shape){2, 2, 2, 1, 4}, buf, buf, buf, NULL, buf, buf, buf, buf),
+        {"attn Hq % Hkv", peqa_attn_fwd(NULL, &s_badgqa, buf, buf, buf, buf, NULL), PEQA_ERR_SHAPE},
+        {"attn tq > tk", peqa_attn_fwd(NULL, &s_tq, buf, buf, buf, buf, NULL), PEQA_ERR_SHAPE},
+        {"attn head_dim=0", peqa_attn_fwd(NULL, &s_zero, buf, buf, buf, buf, NULL), PEQA_ERR_SHAPE},
+        {"attn bwd stats=NULL", peqa_attn_bwd(NULL, &(peqa_attn_shape){2, 2, 2, 1, 4}, buf, buf, buf, NULL, buf, buf, buf, buf),
          PEQA_ERR_NULL},
         {"swiglu n=0", peqa_swiglu_fwd(buf, buf, 0, buf), PEQA_ERR_SHAPE},
         {"xent target = V", peqa_xent_fwd(buf, bad_tg, 4, 4, NULL, buf, NULL), PEQA_ERR_RANGE},
@@ -853,6 +896,7 @@ void test_ops(trun *r)
     test_attn(r, &g, 2, 5, 4, 2, 3);
     test_attn(r, &g, 1, 1, 1, 1, 1);
     test_attn_equiv(r, &g);
+    test_attn_isa(r, &g);
     test_swiglu(r, &g, 40);
     test_xent(r, &g, 4, 7, 0);
     test_xent(r, &g, 5, 11, 1);

@@ -8,6 +8,7 @@ void peqa_init_qgemm__neon(peqa_kernels *k, unsigned features); /* qgemm_neon.c 
 void peqa_init_qgrad__neon(peqa_kernels *k, unsigned features); /* qgrad_neon.c */
 void peqa_init_qint8__neon(peqa_kernels *k, unsigned features); /* qint8_neon.c */
 void peqa_init_sgemm__neon(peqa_kernels *k, unsigned features); /* sgemm_neon.c */
+void peqa_init_attn__neon(peqa_kernels *k);                    /* attn_neon.c */
 
 void peqa_kernels_init_neon(peqa_kernels *k, unsigned features)
 {
@@ -16,4 +17,5 @@ void peqa_kernels_init_neon(peqa_kernels *k, unsigned features)
     peqa_init_qgrad__neon(k, features);
     peqa_init_qint8__neon(k, features);
     peqa_init_sgemm__neon(k, features);
+    peqa_init_attn__neon(k);
 }

@@ -23,6 +23,11 @@ void peqa_sgemm_nn__ref(int64_t, int64_t, int64_t, int64_t, int64_t, const float
 void peqa_sgemm_tn__ref(int64_t, int64_t, int64_t, int64_t, int64_t, const float *, int64_t,
                         const float *, int64_t, float *, int64_t);
 
+void peqa_attn_fwd_head__ref(const peqa_attn_dims *, int64_t, const float *, const float *, const float *,
+                             float *, float *, float *);
+void peqa_attn_bwd_group__ref(const peqa_attn_dims *, int64_t, const float *, const float *, const float *,
+                              const float *, const float *, float *, float *, float *, float *);
+
 void peqa_kernels_init_ref(peqa_kernels *k)
 {
     k->isa = "scalar";
@@ -40,5 +45,7 @@ void peqa_kernels_init_ref(peqa_kernels *k)
     k->qact = peqa_qact__ref, k->qact_name = "peqa_qact__ref";
     k->sgemm_nt = peqa_sgemm_nt__ref, k->sgemm_nt_name = "peqa_sgemm_nt__ref";
     k->sgemm_nn = peqa_sgemm_nn__ref, k->sgemm_nn_name = "peqa_sgemm_nn__ref";
+    k->attn_fwd_head = peqa_attn_fwd_head__ref, k->attn_fwd_head_name = "peqa_attn_fwd_head__ref";
+    k->attn_bwd_group = peqa_attn_bwd_group__ref, k->attn_bwd_group_name = "peqa_attn_bwd_group__ref";
     k->sgemm_tn = peqa_sgemm_tn__ref, k->sgemm_tn_name = "peqa_sgemm_tn__ref";
 }

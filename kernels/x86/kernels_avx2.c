@@ -8,6 +8,7 @@ void peqa_init_qgemm__avx2(peqa_kernels *k, unsigned features); /* qgemm_avx2.c 
 void peqa_init_qgrad__avx2(peqa_kernels *k, unsigned features); /* qgrad_avx2.c */
 void peqa_init_qint8__avx2(peqa_kernels *k, unsigned features); /* qint8_avx2.c */
 void peqa_init_sgemm__avx2(peqa_kernels *k, unsigned features); /* sgemm_avx2.c */
+void peqa_init_attn__avx2(peqa_kernels *k);                    /* attn_avx2.c */
 
 void peqa_kernels_init_avx2(peqa_kernels *k, unsigned features)
 {
@@ -16,4 +17,5 @@ void peqa_kernels_init_avx2(peqa_kernels *k, unsigned features)
     peqa_init_qgrad__avx2(k, features);
     peqa_init_qint8__avx2(k, features);
     peqa_init_sgemm__avx2(k, features);
+    peqa_init_attn__avx2(k);
 }
