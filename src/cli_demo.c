@@ -90,7 +90,7 @@ static const char demo_help[] =
     "                 [--threads N] [--isa NAME]\n"
     "       peqa demo --pretrain -o DIR [--steps N] [--lr LR] [--threads N] [--isa NAME]\n"
     "\n"
-    "The built-in end-to-end demo: offline, deterministic, about 2 minutes on two cores.\n"
+    "The built-in end-to-end demo: offline, deterministic, about a minute on two cores.\n"
     "\n"
     "  1. Corpus. Two tasks generated from seeded splitmix64 streams (the same bytes everywhere),\n"
     "     one item per line:\n"
