@@ -20,6 +20,13 @@
 /* Tasks per thread: tasks are handed out dynamically, so a few per thread even out uneven
  * tiles, a thread that starts late, or a core shared with another process. */
 #define PEQA_TASKS_PER_THREAD 4
+/* ...and big jobs get more, of about this much work each (~0.5 ms on one core). The pool wakes
+ * a sleeping worker between the caller's own tasks (src/threadpool.c: a job's first task tells
+ * the caller whether waking is worth it), so a worker that slept joins after the caller's first
+ * task: with 8 tasks of a 200 ms GEMM that cost an eighth of the job (measured 1.65x on 2
+ * threads), with tasks of 0.5 ms it costs nothing measurable (1.9x). Units are not split
+ * further for this (no M split of a GEMM just to get more tasks). */
+#define PEQA_TASK_TARGET_WORK ((int64_t)1 << 24)
 /* Row (M) splits are made in multiples of this many rows when there are enough rows, so that
  * no task hands a GEMM kernel an avoidable M tail: 24 is a multiple of every common register
  * tile height MR (1, 2, 3, 4, 6, 8, 12; the AVX2 kernels use 4 and 6). */
@@ -69,12 +76,15 @@ typedef struct {
  * gradient: K blocks). Rows are split as well only when the units alone cannot make enough
  * tasks (few output tiles, or a large M with a narrow N). Callers that must not split rows
  * pass rows = 1. */
-static split2 make_split(const peqa_ctx *ctx, int64_t rows, int64_t units, int64_t work)
+static split2 make_split(const peqa_ctx *ctx, int64_t rows, int64_t units, int64_t work, int64_t min_units)
 {
     split2 s = {rows, units, rows, 1, 1, 1};
     int64_t t = ctx->threads;
     if (t <= 1 || work < PEQA_PAR_MIN_WORK) return s;
     int64_t want = t * PEQA_TASKS_PER_THREAD, cap = work / PEQA_TASK_MIN_WORK;
+    int64_t fine = work / PEQA_TASK_TARGET_WORK;
+    if (fine > units / min_units) fine = units / min_units;
+    if (fine > want) want = fine < units ? fine : units > want ? units : want;
     if (want > cap) want = cap; /* >= 2 here */
     if (units >= want) {
         s.nu = want;
@@ -136,7 +146,7 @@ peqa_status peqa_linear_forward(peqa_ctx *ctx, const peqa_qtensor *w, int64_t m,
     int b = peqa_bits_index(w->w.bits);
     fwd_job j = {.w = &w->w, .f32 = m == 1 ? ctx->k->fwd_gemv[b] : ctx->k->fwd_gemm[b],
                  .x = x, .ldx = ldx, .y = y, .ldy = ldy};
-    j.sp = make_split(ctx, m, w->w.ntiles, macs(m, w->w.n, w->w.k));
+    j.sp = make_split(ctx, m, w->w.ntiles, macs(m, w->w.n, w->w.k), 1);
     peqa__pool_run(ctx->pool, j.sp.nr * j.sp.nu, fwd_task, &j);
     return PEQA_OK;
 }
@@ -154,7 +164,9 @@ peqa_status peqa_linear_forward_i8(peqa_ctx *ctx, const peqa_qtensor *w, int64_t
     int b = peqa_bits_index(w->w.bits);
     fwd_job j = {.w = &w->w, .i8 = m == 1 ? ctx->k->fwd_i8_gemv[b] : ctx->k->fwd_i8_gemm[b],
                  .xq = xq, .ldx = ldq, .xs = xs, .ldxs = ldxs, .y = y, .ldy = ldy};
-    j.sp = make_split(ctx, m, w->w.ntiles, macs(m, w->w.n, w->w.k));
+    /* The int8 kernels prepare per-row block sums of X once per call (O(M K / 32)), so a
+     * GEMM task keeps at least 16 tiles; a GEMV's preparation is one row. */
+    j.sp = make_split(ctx, m, w->w.ntiles, macs(m, w->w.n, w->w.k), m > 1 ? 16 : 1);
     peqa__pool_run(ctx->pool, j.sp.nr * j.sp.nu, fwd_task, &j);
     return PEQA_OK;
 }
@@ -170,6 +182,7 @@ typedef struct {
     const float *x, *dy;
     int64_t ldx, lddy;
     float *out;
+    int64_t unit_rows; /* rows n per split unit */
 } grad_job;
 
 static void grad_task(void *arg, int64_t task)
@@ -177,7 +190,7 @@ static void grad_task(void *arg, int64_t task)
     const grad_job *j = arg;
     int64_t r0, r1, t0, t1;
     split_range(&j->sp, task, &r0, &r1, &t0, &t1);
-    int64_t n0 = t0 * PEQA_NR, n1 = t1 * PEQA_NR < j->w->n ? t1 * PEQA_NR : j->w->n;
+    int64_t n0 = t0 * j->unit_rows, n1 = t1 * j->unit_rows < j->w->n ? t1 * j->unit_rows : j->w->n;
     if (j->fs)
         j->fs(j->w, j->m, n0, n1, j->x, j->ldx, j->dy, j->lddy, j->out);
     else
@@ -199,7 +212,11 @@ static peqa_status grad_sz(const char *fn, peqa_ctx *ctx, const peqa_qtensor *w,
         j.fz = ctx->k->gzero[b];
     else
         j.fs = ctx->k->gscale[b];
-    j.sp = make_split(ctx, 1, w->w.ntiles, macs(m, w->w.n, w->w.k));
+    /* Units of two tiles for the scale gradient: the SIMD kernels put a tile pair (32 rows) in
+     * their lanes, so a task of one tile would leave half of every vector idle. */
+    j.unit_rows = zero ? PEQA_NR : 2 * PEQA_NR;
+    const int64_t units = (w->w.n + j.unit_rows - 1) / j.unit_rows;
+    j.sp = make_split(ctx, 1, units, macs(m, w->w.n, w->w.k), 1);
     peqa__pool_run(ctx->pool, j.sp.nr * j.sp.nu, grad_task, &j);
     return PEQA_OK;
 }
@@ -249,7 +266,7 @@ peqa_status peqa_linear_grad_input(peqa_ctx *ctx, const peqa_qtensor *w, int64_t
         return st;
     gin_job j = {.w = &w->w, .f = ctx->k->ginput[peqa_bits_index(w->w.bits)], .dy = dy,
                  .lddy = lddy, .dx = dx, .lddx = lddx};
-    j.sp = make_split(ctx, m, w->w.kblk, macs(m, w->w.n, w->w.k));
+    j.sp = make_split(ctx, m, w->w.kblk, macs(m, w->w.n, w->w.k), 1);
     peqa__pool_run(ctx->pool, j.sp.nr * j.sp.nu, gin_task, &j);
     return PEQA_OK;
 }
@@ -300,7 +317,7 @@ peqa_status peqa_act_quantize(peqa_ctx *ctx, int64_t m, int64_t k, const float *
                   .ldxs = ldxs};
     /* Rows only; quantizing an element costs several operations, so counting it as one
      * multiply-add keeps small activations on one thread. */
-    split2 sp = make_split(ctx, m, 1, macs(m, k, 1));
+    split2 sp = make_split(ctx, m, 1, macs(m, k, 1), 1);
     j.sp = sp;
     peqa__pool_run(ctx->pool, sp.nr, qact_task, &j);
     return PEQA_OK;
