@@ -264,6 +264,9 @@ static void dequant_impl(const peqa_qw *w, int64_t n0, int64_t n1, float *out, i
  * measured slower (spills), GT = 1 latency-bound. Each tile's cells are contiguous, so the
  * weights are GT sequential streams. */
 #define GT 2
+#ifndef GEMV_PF_BYTES
+#define GEMV_PF_BYTES 2048
+#endif
 
 /* p[u] += the 32 columns of one full cell of each of the nt tiles (cell[v]), in ascending
  * column order per lane; unit u is half u & 1 of tile u >> 1, nz = −z. */
@@ -340,7 +343,13 @@ INLINE void gemv_tiles(const peqa_qw *w, int bits, int nt, int64_t t, int64_t n1
         for (; k + PEQA_KB <= kb; k += PEQA_KB) {
             const uint32_t *cell[GT];
 #pragma GCC unroll 4
-            for (int v = 0; v < nt; v++) cell[v] = tile[v] + k / PEQA_KB * cstride;
+            for (int v = 0; v < nt; v++) {
+                cell[v] = tile[v] + k / PEQA_KB * cstride;
+                /* each tile's cells are one sequential stream read once: ask for it ahead of
+                 * the hardware prefetcher (the 64 b bytes of the cell GEMV_PF_BYTES on) */
+#pragma GCC unroll 8
+                for (int l = 0; l < bits; l++) _mm_prefetch((const char *)cell[v] + GEMV_PF_BYTES + 64 * l, _MM_HINT_T0);
+            }
             gemv_cells(nt, cell, bits, xr + k, z, p);
         }
         if (k < kb) { /* the last k-block of the row, shorter than 32: decoded, then consumed */

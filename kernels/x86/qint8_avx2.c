@@ -44,6 +44,9 @@
  * per panel; the panel's activations, I8_MPMAX x K bytes, stay in L2 across tiles). */
 #define I8_MPMAX 64
 
+#ifndef I8_PF_BYTES
+#define I8_PF_BYTES 2048
+#endif
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 static inline __m256i lane_mask(int64_t n)
@@ -219,6 +222,9 @@ ALWAYS_INLINE void i8_blocks(const int bits, const int mr, const peqa_qw *w, int
         if (kb == gs)
 #pragma GCC unroll 8
             for (int i = 0; i < 2 * mr; i++) a[i] = _mm256_setzero_ps();
+        if (mr == 1) /* GEMV: weights stream once from DRAM; see I8_PF_BYTES */
+#pragma GCC unroll 8
+            for (int l = 0; l < bits; l++) _mm_prefetch((const char *)cell + I8_PF_BYTES + 64 * l, _MM_HINT_T0);
         const int8_t *xp[4];
 #pragma GCC unroll 4
         for (int i = 0; i < mr; i++) xp[i] = kb + PEQA_KB <= K ? xrow[i] + kb : xtail[i];
