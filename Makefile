@@ -7,7 +7,9 @@ CFLAGS_BASE = -std=c11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -ffp-co
               -fno-strict-aliasing -fPIC -D_POSIX_C_SOURCE=200809L
 CFLAGS  ?=
 WERROR  ?=
-ALLCFLAGS = $(CFLAGS_BASE) $(WERROR) $(CFLAGS)
+# EMULATE=1: the emulated test build (see `emu` below). Never set for a library that is used.
+EMULATE ?=
+ALLCFLAGS = $(CFLAGS_BASE) $(if $(filter 1,$(EMULATE)),-DPEQA_X86_EMULATE) $(WERROR) $(CFLAGS)
 LDLIBS  = -lm -lpthread
 BUILD   ?= build/native
 ARCH    := $(shell $(CC) -dumpmachine | cut -d- -f1)
@@ -24,19 +26,32 @@ endif
 CLI_SRC  := $(wildcard src/cli*.c)
 LIB_SRC  := $(filter-out $(CLI_SRC),$(wildcard src/*.c)) $(wildcard kernels/ref/*.c) $(KERNEL_ISA_SRC)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
-TEST_SRC := $(wildcard tests/*.c)
+TEST_SRC := $(wildcard tests/*.c) $(if $(filter 1,$(EMULATE)),tests/emu/test_emu_avx2.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-HDRS     := $(wildcard src/*.h kernels/*.h kernels/*/*.h tests/*.h)
+HDRS     := $(wildcard src/*.h kernels/*.h kernels/*/*.h tests/*.h tests/emu/*.h)
 
-# Per-file ISA flags, chosen by the file name's suffix.
+# Per-file ISA flags, chosen by the file name's suffix. In the emulated test build the AVX-512
+# and VNNI files get AVX2 + FMA only: their wide intrinsics are replaced by plain C
+# (tests/emu/x86_emu.h) and their 256-bit AVX2 code runs natively.
+# (-fno-var-tracking: debug-location tracking through thousands of emulation calls in the
+# unrolled kernels would dominate the build time.)
+ifeq ($(EMULATE),1)
+FLAGS_AVXVNNI    := -mavx2 -mfma -mf16c -fno-var-tracking
+FLAGS_AVX512     := -mavx2 -mfma -mf16c -fno-var-tracking
+FLAGS_AVX512VNNI := -mavx2 -mfma -mf16c -fno-var-tracking
+else
+FLAGS_AVXVNNI    := -mavx2 -mfma -mavxvnni
+FLAGS_AVX512     := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma
+FLAGS_AVX512VNNI := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma
+endif
 isaflags = $(strip \
   $(if $(filter %_avx2.c,$1),-mavx2 -mfma -mf16c) \
-  $(if $(filter %_avxvnni.c,$1),-mavx2 -mfma -mavxvnni) \
-  $(if $(filter %_avx512.c,$1),-mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma) \
-  $(if $(filter %_avx512vnni.c,$1),-mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma) \
+  $(if $(filter %_avxvnni.c,$1),$(FLAGS_AVXVNNI)) \
+  $(if $(filter %_avx512.c,$1),$(FLAGS_AVX512)) \
+  $(if $(filter %_avx512vnni.c,$1),$(FLAGS_AVX512VNNI)) \
   $(if $(filter %_dotprod.c,$1),-march=armv8.2-a+dotprod))
 
-.PHONY: all check golden sanitize tsan cross bench clean
+.PHONY: all check emu golden sanitize tsan cross bench clean
 all: $(BUILD)/libpeqa.a $(BUILD)/libpeqa.so $(BUILD)/peqa peqa
 
 $(BUILD)/%.o: %.c $(HDRS) Makefile
@@ -65,10 +80,24 @@ $(BUILD)/golden/gen.o: golden/gen.c $(HDRS) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -Itests -c $< -o $@
 
-# The whole suite: native (every ISA level this CPU has, inside the runner), then AArch64 NEON
-# under qemu (with and without dotprod). tests/check.sh adds the counts into one closing line.
+# The emulated test build (x86-64 only): the whole library and runner again in $(EMU_BUILD), with
+# PEQA_X86_EMULATE defined, which (a) builds the AVX-512 / VNNI kernel files against the plain-C
+# emulation of their intrinsics and (b) makes src/cpu.c report AVX-512, AVX-512 VNNI and AVX-VNNI
+# on any CPU with AVX2. Its only use is tests/check.sh's emulated run; nothing else links it.
+EMU_BUILD ?= $(BUILD)emu
+emu:
+	$(MAKE) BUILD=$(EMU_BUILD) EMULATE=1 $(EMU_BUILD)/peqa_tests
+
+# The whole suite: native (every ISA level this CPU has, inside the runner), the AVX-512 / VNNI
+# kernels on emulated intrinsics (x86-64), then AArch64 NEON under qemu (with and without
+# dotprod). tests/check.sh adds the counts into one closing line.
+ifeq ($(ARCH),x86_64)
+check: $(BUILD)/peqa_tests $(BUILD)/peqa emu
+	sh tests/check.sh $(BUILD) $(EMU_BUILD)
+else
 check: $(BUILD)/peqa_tests $(BUILD)/peqa
 	sh tests/check.sh $(BUILD)
+endif
 
 golden: $(BUILD)/golden_gen
 	$(BUILD)/golden_gen golden

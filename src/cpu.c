@@ -61,10 +61,25 @@ static unsigned detect(void)
 static unsigned detect(void) { return 0; }
 #endif
 
+/* The emulated test build (Makefile `emu`, PEQA_X86_EMULATE; never a library that is used)
+ * runs the AVX-512, AVX-512 VNNI and AVX-VNNI kernels on plain-C emulations of their
+ * intrinsics, which need only AVX2 + FMA, so it reports those features on any AVX2 CPU. */
+#if defined(PEQA_X86_EMULATE) && (defined(__x86_64__) || defined(__i386__))
+#define EMULATED_FEATURES (PEQA_CPU_AVXVNNI | PEQA_CPU_AVX512 | PEQA_CPU_AVX512VNNI)
+static unsigned detect_features(void)
+{
+    unsigned f = detect();
+    return f & PEQA_CPU_AVX2 ? f | EMULATED_FEATURES : f;
+}
+#else
+#define EMULATED_FEATURES 0u
+static unsigned detect_features(void) { return detect(); }
+#endif
+
 #include <pthread.h>
 static unsigned features;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-static void init(void) { features = detect(); }
+static void init(void) { features = detect_features(); }
 
 unsigned peqa__cpu_features(void)
 {
@@ -86,6 +101,7 @@ static void fill_text(void)
         if (f & names[i].bit) {
             if (feature_text[0]) strcat(feature_text, " ");
             strcat(feature_text, names[i].name);
+            if (names[i].bit & EMULATED_FEATURES) strcat(feature_text, "(emulated)");
         }
     if (!feature_text[0]) strcpy(feature_text, "(baseline only)");
 }

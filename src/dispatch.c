@@ -16,14 +16,18 @@ static void build(void)
     usable[PEQA_ISA_SCALAR] = 1;
 #if defined(__x86_64__)
     if (f & PEQA_CPU_AVX2) {
+        /* AVX2 level; with AVX-VNNI (VEX vpdpbusd on ymm) its int8 forward slots use it. */
         peqa_kernels_init_ref(&tables[PEQA_ISA_AVX2]);
         peqa_kernels_init_avx2(&tables[PEQA_ISA_AVX2], f);
+        if (f & PEQA_CPU_AVXVNNI) peqa_kernels_init_avxvnni(&tables[PEQA_ISA_AVX2], f);
         usable[PEQA_ISA_AVX2] = 1;
     }
     if (f & PEQA_CPU_AVX512) {
-        /* AVX-512 level: AVX2 kernels fill what has no AVX-512 version yet. */
+        /* AVX-512 level: the AVX2 level's kernels fill what has no AVX-512 version; the AVX-512
+         * filler picks its VNNI variants by the feature bits. */
         peqa_kernels_init_ref(&tables[PEQA_ISA_AVX512]);
         peqa_kernels_init_avx2(&tables[PEQA_ISA_AVX512], f);
+        if (f & PEQA_CPU_AVXVNNI) peqa_kernels_init_avxvnni(&tables[PEQA_ISA_AVX512], f);
         peqa_kernels_init_avx512(&tables[PEQA_ISA_AVX512], f);
         usable[PEQA_ISA_AVX512] = 1;
     }

@@ -20,11 +20,13 @@ void t_result(trun *r, int ok, const char *name, const char *isa, const char *fm
     ;
 void t_skip(trun *r, const char *name, const char *isa, const char *why);
 
-/* ISA levels and thread counts every kernel test runs over. */
-extern const char *const t_isas[];
-extern const int t_nisas;
-extern const int t_threads[];
-extern const int t_nthreads;
+/* ISA levels and thread counts every kernel test runs over (all by default; --isa and
+ * --threads narrow them), and the thread list as text for the PASS lines ("1,2,3,7,16"). */
+extern const char *t_isas[];
+extern int t_nisas;
+extern int t_threads[];
+extern int t_nthreads;
+extern char t_threads_text[];
 /* A context for (isa, threads); NULL if the ISA is unavailable here. */
 peqa_ctx *t_ctx(const char *isa, int threads);
 
@@ -42,5 +44,6 @@ void test_ops(trun *r);     /* tests/test_ops.c: model operations (norm, rope, a
 void test_model(trun *r);
 void test_import(trun *r);
 void test_train(trun *r);   /* tests/test_train.c: optimiser, quantized/scale files, training loop */
+void test_emu(trun *r);     /* tests/emu/test_emu_avx2.c: the emulated build's harness vs AVX2 */
 
 #endif

@@ -85,7 +85,7 @@ void test_dense(trun *r)
                         else if ((d = t_first_diff(c0, c1, 4, csz)) >= 0) ok = 0, thr = t_threads[ti];
                         peqa_ctx_free(ctx);
                     }
-                    if (ok) t_result(r, 1, name, t_isas[ii], "bit-identical to scalar, threads 1,2,3,7,16");
+                    if (ok) t_result(r, 1, name, t_isas[ii], "bit-identical to scalar, threads %s", t_threads_text);
                     else t_result(r, 0, name, t_isas[ii], "threads=%d first difference at [%lld, %lld]: %a vs %a",
                                   thr, d < 0 ? -1LL : (long long)(d / ldc), d < 0 ? -1LL : (long long)(d % ldc),
                                   d < 0 ? 0.0 : (double)c0[d], d < 0 ? 0.0 : (double)c1[d]);
