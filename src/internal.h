@@ -52,10 +52,6 @@ int peqa__pool_threads(const peqa_pool *p);
 /* Runs fn(arg, i) for i in [0, ntasks), each exactly once, on the pool's threads and the caller;
  * returns when all are done. Called from inside a task it runs the tasks inline. */
 void peqa__pool_run(peqa_pool *p, int64_t ntasks, peqa_task_fn fn, void *arg);
-/* The same for a job the caller knows to be big (hundreds of microseconds or more on one
- * thread): sleeping workers are woken when the job opens instead of after the caller's first
- * task, which would leave that task's time to the caller alone. */
-void peqa__pool_run_big(peqa_pool *p, int64_t ntasks, peqa_task_fn fn, void *arg);
 /* Number of CPUs this process may run on (sched_getaffinity), at least 1. */
 int peqa__cpu_count(void);
 

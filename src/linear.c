@@ -20,28 +20,17 @@
 /* Tasks per thread: tasks are handed out dynamically, so a few per thread even out uneven
  * tiles, a thread that starts late, or a core shared with another process. */
 #define PEQA_TASKS_PER_THREAD 4
-/* ...and big jobs get more, of about this much work each (~0.5 ms on one core), so that a worker
- * that arrives late (a sleeping thread needs tens of microseconds or more to wake, more in a VM)
- * finds work left, and tasks even out between cores that run at different speeds. With 8 tasks
- * of a 200 ms GEMM and a worker woken only after the caller's first task, 2 threads gave 1.65x;
- * with tasks of this size 1.9-2.0x. Units are not split further for this (no M split of a GEMM
- * just to get more tasks). */
+/* ...and big jobs get more, of about this much work each (~0.5 ms on one core). The pool wakes
+ * a sleeping worker between the caller's own tasks (src/threadpool.c: a job's first task tells
+ * the caller whether waking is worth it), so a worker that slept joins after the caller's first
+ * task: with 8 tasks of a 200 ms GEMM that cost an eighth of the job (measured 1.65x on 2
+ * threads), with tasks of 0.5 ms it costs nothing measurable (1.9x). Units are not split
+ * further for this (no M split of a GEMM just to get more tasks). */
 #define PEQA_TASK_TARGET_WORK ((int64_t)1 << 24)
 /* Row (M) splits are made in multiples of this many rows when there are enough rows, so that
  * no task hands a GEMM kernel an avoidable M tail: 24 is a multiple of every common register
  * tile height MR (1, 2, 3, 4, 6, 8, 12; the AVX2 kernels use 4 and 6). */
 #define PEQA_ROW_ALIGN 24
-
-/* Jobs of at least this many multiply-adds (about 0.1 ms or more on one core for the fastest
- * kernels) wake sleeping workers as they open instead of after the caller's first task. */
-#define PEQA_BIG_WORK ((int64_t)1 << 23)
-static void run_tasks(const peqa_ctx *ctx, int64_t ntasks, int64_t work, peqa_task_fn fn, void *arg)
-{
-    if (work >= PEQA_BIG_WORK)
-        peqa__pool_run_big(ctx->pool, ntasks, fn, arg);
-    else
-        peqa__pool_run(ctx->pool, ntasks, fn, arg);
-}
 
 /* m·n·k, saturated (m may be up to 2^40, so the product can exceed int64). */
 static int64_t macs(int64_t m, int64_t n, int64_t k)
@@ -158,7 +147,7 @@ peqa_status peqa_linear_forward(peqa_ctx *ctx, const peqa_qtensor *w, int64_t m,
     fwd_job j = {.w = &w->w, .f32 = m == 1 ? ctx->k->fwd_gemv[b] : ctx->k->fwd_gemm[b],
                  .x = x, .ldx = ldx, .y = y, .ldy = ldy};
     j.sp = make_split(ctx, m, w->w.ntiles, macs(m, w->w.n, w->w.k), 1);
-    run_tasks(ctx, j.sp.nr * j.sp.nu, macs(m, w->w.n, w->w.k), fwd_task, &j);
+    peqa__pool_run(ctx->pool, j.sp.nr * j.sp.nu, fwd_task, &j);
     return PEQA_OK;
 }
 
@@ -178,7 +167,7 @@ peqa_status peqa_linear_forward_i8(peqa_ctx *ctx, const peqa_qtensor *w, int64_t
     /* The int8 kernels prepare per-row block sums of X once per call (O(M K / 32)), so a
      * GEMM task keeps at least 16 tiles; a GEMV's preparation is one row. */
     j.sp = make_split(ctx, m, w->w.ntiles, macs(m, w->w.n, w->w.k), m > 1 ? 16 : 1);
-    run_tasks(ctx, j.sp.nr * j.sp.nu, macs(m, w->w.n, w->w.k), fwd_task, &j);
+    peqa__pool_run(ctx->pool, j.sp.nr * j.sp.nu, fwd_task, &j);
     return PEQA_OK;
 }
 
@@ -228,7 +217,7 @@ static peqa_status grad_sz(const char *fn, peqa_ctx *ctx, const peqa_qtensor *w,
     j.unit_rows = zero ? PEQA_NR : 2 * PEQA_NR;
     const int64_t units = (w->w.n + j.unit_rows - 1) / j.unit_rows;
     j.sp = make_split(ctx, 1, units, macs(m, w->w.n, w->w.k), 1);
-    run_tasks(ctx, j.sp.nr * j.sp.nu, macs(m, w->w.n, w->w.k), grad_task, &j);
+    peqa__pool_run(ctx->pool, j.sp.nr * j.sp.nu, grad_task, &j);
     return PEQA_OK;
 }
 
@@ -278,7 +267,7 @@ peqa_status peqa_linear_grad_input(peqa_ctx *ctx, const peqa_qtensor *w, int64_t
     gin_job j = {.w = &w->w, .f = ctx->k->ginput[peqa_bits_index(w->w.bits)], .dy = dy,
                  .lddy = lddy, .dx = dx, .lddx = lddx};
     j.sp = make_split(ctx, m, w->w.kblk, macs(m, w->w.n, w->w.k), 1);
-    run_tasks(ctx, j.sp.nr * j.sp.nu, macs(m, w->w.n, w->w.k), gin_task, &j);
+    peqa__pool_run(ctx->pool, j.sp.nr * j.sp.nu, gin_task, &j);
     return PEQA_OK;
 }
 

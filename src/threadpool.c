@@ -306,24 +306,6 @@ void peqa__pool_free(peqa_pool *p)
 
 int peqa__pool_threads(const peqa_pool *p) { return p ? p->threads : 0; }
 
-/* Signals up to k sleeping workers (the job is open). Taking and releasing the mutex first makes
- * sure that a worker which saw the job closed or absent and set `sleeping` is now inside
- * pthread_cond_wait (it holds the mutex from that check until it waits), so the signal below
- * cannot be lost; signalling after the unlock keeps the woken thread from blocking on the mutex
- * we hold. A worker that sets `sleeping` after our load of it sees the open job (seq_cst pairing
- * with the state store). */
-static void wake_sleepers(peqa_pool *p, int64_t k)
-{
-    if (k <= 0) return;
-    pthread_mutex_lock(&p->mu);
-    pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < p->workers && k > 0; i++)
-        if (atomic_load(&p->w[i].sleeping)) {
-            pthread_cond_signal(&p->w[i].cv);
-            k--;
-        }
-}
-
 /* Called by the caller between its tasks until it returns 1. Waking a sleeping thread costs the
  * caller a futex system call (measured 8-20 us on the 2-core VM, a few us on bare metal) and
  * the worker arrives tens of microseconds or more later, so waking for a job that is nearly done
@@ -340,7 +322,19 @@ static int maybe_wake(peqa_pool *p, int64_t ntasks, int64_t elapsed_ns, int64_t 
     int64_t predicted = elapsed_ns / mine * left;
     if (predicted < POOL_WAKE_WORTH_NS) return 0;
     int64_t k = predicted / POOL_WAKE_WORTH_NS;
-    wake_sleepers(p, k > left - 1 ? left - 1 : k);
+    if (k > left - 1) k = left - 1;
+    /* Taking and releasing the mutex first makes sure that a worker which saw the job closed or
+     * absent and set `sleeping` is now inside pthread_cond_wait (it holds the mutex from that
+     * check until it waits), so the signal below cannot be lost; signalling after the unlock
+     * keeps the woken thread from blocking on the mutex we hold. A worker that sets `sleeping`
+     * after our load of it sees the open job (seq_cst pairing with the state store). */
+    pthread_mutex_lock(&p->mu);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->workers && k > 0; i++)
+        if (atomic_load(&p->w[i].sleeping)) {
+            pthread_cond_signal(&p->w[i].cv);
+            k--;
+        }
     return 1;
 }
 
@@ -351,12 +345,7 @@ static void run_inline(int64_t ntasks, peqa_task_fn fn, void *arg)
     tls_task_depth--;
 }
 
-static void pool_run(peqa_pool *p, int64_t ntasks, peqa_task_fn fn, void *arg, int eager);
-
-void peqa__pool_run(peqa_pool *p, int64_t ntasks, peqa_task_fn fn, void *arg) { pool_run(p, ntasks, fn, arg, 0); }
-void peqa__pool_run_big(peqa_pool *p, int64_t ntasks, peqa_task_fn fn, void *arg) { pool_run(p, ntasks, fn, arg, 1); }
-
-static void pool_run(peqa_pool *p, int64_t ntasks, peqa_task_fn fn, void *arg, int eager)
+void peqa__pool_run(peqa_pool *p, int64_t ntasks, peqa_task_fn fn, void *arg)
 {
     if (ntasks <= 0) return;
     if (!p || p->workers == 0 || ntasks == 1 || tls_task_depth > 0) {
@@ -376,15 +365,10 @@ static void pool_run(peqa_pool *p, int64_t ntasks, peqa_task_fn fn, void *arg, i
     /* Open the job: a new generation, joined = 0. The seq_cst store also releases the fields. */
     uint64_t gen = (atomic_load_explicit(&p->state, memory_order_relaxed) >> GEN_SHIFT) + 1;
     atomic_store(&p->state, gen << GEN_SHIFT);
-    /* Spinning workers join by themselves. Sleeping ones are woken now when the caller says the
-     * job is big (eager), otherwise lazily, by maybe_wake, once the caller's own pace shows that
-     * the remaining tasks are worth a wake-up. */
+    /* Spinning workers join by themselves. Sleeping ones are woken lazily, by maybe_wake, once
+     * the caller's own pace shows that the remaining tasks are worth a wake-up. */
     int64_t t0 = now_ns(), mine = 0;
     int woken = 0;
-    if (eager) {
-        wake_sleepers(p, ntasks - 1 < p->workers ? ntasks - 1 : p->workers);
-        woken = 1;
-    }
     tls_task_depth++;
     for (;;) {
         int64_t i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);

@@ -370,8 +370,7 @@ static void test_stress(trun *r, int threads, int calls, int sleep_us, int spin)
         tiny_job j = {.ntasks = 1 + c % maxn, .caller = pthread_self(), .spin = spin};
         for (int i = 0; i < 64; i++) atomic_init(&j.count[i], 0);
         atomic_init(&j.off_caller, 0);
-        /* every other call as a big job: sleeping workers are then woken as the job opens */
-        (c & 1 ? peqa__pool_run_big : peqa__pool_run)(p, j.ntasks, tiny_task, &j);
+        peqa__pool_run(p, j.ntasks, tiny_task, &j);
         for (int64_t i = 0; i < 64 && ok; i++) {
             int got = atomic_load(&j.count[i]), want = i < j.ntasks;
             if (got != want)
