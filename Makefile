@@ -126,7 +126,8 @@ cross:
 # Kernel benchmark (bench/README.md); not part of `all`. bench/peak_<isa>.c holds the machine-limit
 # loops and takes its flags from its name like the kernels. `make bench` builds it and, when
 # BENCH_ARGS is given (e.g. BENCH_ARGS=--quick), runs it with those arguments.
-BENCH_SRC := bench/bench_kernels.c bench/limits.c $(if $(filter x86_64,$(ARCH)),bench/peak_avx2.c)
+BENCH_SRC := bench/bench_kernels.c bench/limits.c \
+             $(if $(filter x86_64,$(ARCH)),bench/peak_avx2.c bench/peak_avxvnni.c bench/peak_avx512.c bench/peak_avx512vnni.c)
 BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/%.o)
 BENCH_ARGS ?=
 $(BUILD)/bench/%.o: bench/%.c bench/limits.h $(HDRS) Makefile

@@ -843,6 +843,7 @@ int main(int argc, char **argv)
     peqa_ctx_options ro = {1, "scalar"};
     if ((st = peqa_ctx_create(&ro, &ref))) return fail_api("peqa_ctx_create(scalar)", st), 2;
     const char *isa = peqa_ctx_isa(ctx[0]);
+    bench_limits_use(isa);
 
     if (o.json) {
         printf("{\"type\":\"machine\",\"cpu\":");

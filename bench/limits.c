@@ -1,5 +1,5 @@
-/* Machine limits (see limits.h). Baseline target: the AVX2 loops live in bench/peak_avx2.c and
- * run only when the library's CPU detection (CPUID + XGETBV) reports AVX2 + FMA. Without AVX2
+/* Machine limits (see limits.h). Baseline target: the ISA loops live in bench/peak_<isa>.c and
+ * run only when the library's CPU detection (CPUID + XGETBV) reports their features. Without them
  * (or off x86-64) plain C loops give a rough "baseline C" figure instead. */
 #include <pthread.h>
 #include <stdio.h>
@@ -29,16 +29,58 @@ bench_stat bench_summarise(double *v, int n)
     return s;
 }
 
-static int have_avx2(void)
+/* ---- the loops of one ISA level ----
+ * The limits are measured with the widest loops of the ISA the kernels run at (bench_limits_use),
+ * so that "%peak" is what that kernel level could reach: zmm FMA and vpdpbusd zmm for avx512,
+ * ymm FMA and vpdpbusd ymm (AVX-VNNI) or vpmaddubsw for avx2. Each loop runs only after the
+ * library's CPU detection (CPUID + XGETBV) reports its features. */
+typedef struct {
+    const char *name;
+    float (*fma)(uint64_t);
+    double fma_per_iter;
+    int32_t (*i8)(uint64_t);
+    double i8_per_iter;
+    uint64_t (*read)(const uint64_t *, size_t);
+} loop_set;
+
+static float fma_loop_c(uint64_t iters);
+static int32_t i8_loop_c(uint64_t iters);
+static uint64_t read_loop_c(const uint64_t *p, size_t words);
+#define FMA_FLOPS_PER_ITER_C (8.0 * 2.0)
+#define I8_OPS_PER_ITER_C (8.0 * 2.0)
+
+static loop_set loops = {"baseline C", fma_loop_c, FMA_FLOPS_PER_ITER_C, i8_loop_c, I8_OPS_PER_ITER_C, read_loop_c};
+
+static int has(const char *feature) { return strstr(peqa_cpu_features(), feature) != NULL; }
+
+void bench_limits_use(const char *isa)
 {
+    loop_set c = {"baseline C", fma_loop_c, FMA_FLOPS_PER_ITER_C, i8_loop_c, I8_OPS_PER_ITER_C, read_loop_c};
 #if defined(__x86_64__)
-    return strstr(peqa_cpu_features(), "avx2+fma") != NULL;
+    const int want512 = isa && !strcmp(isa, "avx512"), want2 = want512 || (isa && !strcmp(isa, "avx2"));
+    if (want512 && has("avx512f+bw+vl")) {
+        c = (loop_set){"avx512 (zmm FMA, vpmaddubsw ymm)", bench_fma_loop__avx512, BENCH_FMA_FLOPS_PER_ITER__AVX512,
+                       bench_i8_loop__avx2, BENCH_I8_OPS_PER_ITER__AVX2, bench_read_loop__avx512};
+        if (has("avx512-vnni")) {
+            c.name = "avx512 (zmm FMA, vpdpbusd zmm)";
+            c.i8 = bench_i8_loop__avx512vnni, c.i8_per_iter = BENCH_I8_OPS_PER_ITER__AVX512VNNI;
+        }
+    } else if (want2 && has("avx2+fma")) {
+        c = (loop_set){"avx2 (ymm FMA, vpmaddubsw ymm)", bench_fma_loop__avx2, BENCH_FMA_FLOPS_PER_ITER__AVX2,
+                       bench_i8_loop__avx2, BENCH_I8_OPS_PER_ITER__AVX2, bench_read_loop__avx2};
+        if (has("avx-vnni")) {
+            c.name = "avx2 (ymm FMA, vpdpbusd ymm)";
+            c.i8 = bench_i8_loop__avxvnni, c.i8_per_iter = BENCH_I8_OPS_PER_ITER__AVXVNNI;
+        }
+    }
 #else
-    return 0;
+    (void)isa;
+    (void)has;
 #endif
+    loops = c;
 }
 
-const char *bench_limits_method(void) { return have_avx2() ? "avx2" : "baseline C"; }
+const char *bench_limits_method(void) { return loops.name; }
 
 /* ---- baseline C fallbacks (rough: whatever the compiler makes of them at the baseline) ---- */
 
@@ -50,8 +92,6 @@ static float fma_loop_c(uint64_t iters)
         for (int j = 0; j < 8; j++) c[j] = c[j] * a + b;
     return c[0] + c[1] + c[2] + c[3] + c[4] + c[5] + c[6] + c[7];
 }
-#define FMA_FLOPS_PER_ITER_C (8.0 * 2.0)
-
 /* 8 independent int32 sums of u8 x s8 products whose operands change every iteration. */
 static int32_t i8_loop_c(uint64_t iters)
 {
@@ -61,7 +101,6 @@ static int32_t i8_loop_c(uint64_t iters)
             acc[j] += (int32_t)(uint8_t)(i + (uint64_t)j) * (int32_t)(int8_t)(j - 4);
     return acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7];
 }
-#define I8_OPS_PER_ITER_C (8.0 * 2.0)
 
 static uint64_t read_loop_c(const uint64_t *p, size_t words)
 {
@@ -75,7 +114,7 @@ static uint64_t read_loop_c(const uint64_t *p, size_t words)
 enum { JOB_FMA, JOB_I8, JOB_READ };
 
 typedef struct {
-    int kind, threads, avx2;
+    int kind, threads;
     uint64_t iters;            /* compute loops: iterations per thread */
     const uint64_t *buf;       /* read: the buffer and its size in words */
     size_t words;
@@ -91,12 +130,13 @@ typedef struct {
     int tid;
 } worker_arg;
 
-/* Thread `tid` of T reads words [tid * words / T, (tid + 1) * words / T), rounded to 16 words. */
+/* Thread `tid` of T reads words [tid * words / T, (tid + 1) * words / T), rounded to 32 words (one
+ * iteration of the widest read loop). */
 static void slice(const job *j, int tid, size_t *a, size_t *b)
 {
-    size_t per = j->words / (size_t)j->threads / 16 * 16;
+    size_t per = j->words / (size_t)j->threads / 32 * 32;
     *a = (size_t)tid * per;
-    *b = tid == j->threads - 1 ? j->words / 16 * 16 : *a + per;
+    *b = tid == j->threads - 1 ? j->words / 32 * 32 : *a + per;
 }
 
 static void *worker(void *p)
@@ -106,34 +146,12 @@ static void *worker(void *p)
     pthread_barrier_wait(&j->start);
     if (w->tid == 0) j->t0 = bench_now();
     switch (j->kind) {
-    case JOB_FMA:
-#if defined(__x86_64__)
-        if (j->avx2) {
-            j->fsink = bench_fma_loop__avx2(j->iters);
-            break;
-        }
-#endif
-        j->fsink = fma_loop_c(j->iters);
-        break;
-    case JOB_I8:
-#if defined(__x86_64__)
-        if (j->avx2) {
-            j->isink = bench_i8_loop__avx2(j->iters);
-            break;
-        }
-#endif
-        j->isink = i8_loop_c(j->iters);
-        break;
+    case JOB_FMA: j->fsink = loops.fma(j->iters); break;
+    case JOB_I8: j->isink = loops.i8(j->iters); break;
     default: {
         size_t a, b;
         slice(j, w->tid, &a, &b);
-#if defined(__x86_64__)
-        if (j->avx2) {
-            j->sum[w->tid] = bench_read_loop__avx2(j->buf + a, b - a);
-            break;
-        }
-#endif
-        j->sum[w->tid] = read_loop_c(j->buf + a, b - a);
+        j->sum[w->tid] = loops.read(j->buf + a, b - a);
         break;
     }
     }
@@ -174,13 +192,12 @@ static bench_stat compute_limit(int kind, int threads, int reps, double seconds)
     if (threads < 1 || threads > 64 || reps < 1 || reps > 1000) return bad;
     job *j = calloc(1, sizeof *j);
     if (!j) return bad;
-    j->kind = kind, j->avx2 = have_avx2(), j->threads = 1, j->iters = 1u << 14;
+    j->kind = kind, j->threads = 1, j->iters = 1u << 14;
     double t;
     while ((t = run_job(j)) < 0.02) j->iters *= 2;
     j->iters = (uint64_t)((double)j->iters * seconds / t) + 1;
     j->threads = threads;
-    double per_iter = kind == JOB_FMA ? (j->avx2 ? BENCH_FMA_FLOPS_PER_ITER__AVX2 : FMA_FLOPS_PER_ITER_C)
-                                      : (j->avx2 ? BENCH_I8_OPS_PER_ITER__AVX2 : I8_OPS_PER_ITER_C);
+    double per_iter = kind == JOB_FMA ? loops.fma_per_iter : loops.i8_per_iter;
     double v[1000];
     int n = 0;
     for (int r = 0; r < reps; r++) {
@@ -256,7 +273,7 @@ bench_stat bench_limit_read(bench_membuf *m, int threads, int reps)
     if (!m || threads < 1 || threads > 64 || reps < 1 || reps > 1000) return bad;
     job *j = calloc(1, sizeof *j);
     if (!j) return bad;
-    j->kind = JOB_READ, j->avx2 = have_avx2(), j->threads = threads, j->buf = m->p, j->words = m->words;
+    j->kind = JOB_READ, j->threads = threads, j->buf = m->p, j->words = m->words;
     double v[1000];
     int n = 0, wrong = 0;
     run_job(j); /* untimed: the first pass after the fill can meet stray page-table work */

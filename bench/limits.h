@@ -26,7 +26,10 @@ double bench_now(void);
 /* Sorts v[0..n-1] (n >= 1) and summarises it. */
 bench_stat bench_summarise(double *v, int n);
 
-/* Which implementation measured a limit: "avx2" or "baseline C". */
+/* Chooses the loops the limits are measured with: the widest of the ISA level `isa` ("avx512",
+ * "avx2"; anything else or a CPU without it: plain C) that this CPU has. Call before measuring. */
+void bench_limits_use(const char *isa);
+/* Which loops measure the limits, e.g. "avx512 (zmm FMA, vpdpbusd zmm)" or "baseline C". */
 const char *bench_limits_method(void);
 
 /* fp32 FMA peak in GFLOP/s (2 flops per lane per FMA) on `threads` threads; each repetition runs
@@ -54,5 +57,17 @@ int32_t bench_i8_loop__avx2(uint64_t iters);
 #define BENCH_I8_OPS_PER_ITER__AVX2 (8.0 * 32.0 * 2.0)
 /* Sum of the 64-bit words of buf[0 .. words) (words a multiple of 16, buf 32-byte aligned). */
 uint64_t bench_read_loop__avx2(const uint64_t *buf, size_t words);
+/* ---- bench/peak_avx512.c (AVX-512 F), peak_avx512vnni.c, peak_avxvnni.c ---- */
+/* iters x 16 independent 16-lane FMAs. */
+float bench_fma_loop__avx512(uint64_t iters);
+#define BENCH_FMA_FLOPS_PER_ITER__AVX512 (16.0 * 16.0 * 2.0)
+/* As bench_read_loop__avx2 with 64-byte loads (words a multiple of 32, buf 64-byte aligned). */
+uint64_t bench_read_loop__avx512(const uint64_t *buf, size_t words);
+/* iters x 12 independent vpdpbusd zmm (64 u8 x s8 multiply-adds each). */
+int32_t bench_i8_loop__avx512vnni(uint64_t iters);
+#define BENCH_I8_OPS_PER_ITER__AVX512VNNI (12.0 * 64.0 * 2.0)
+/* iters x 12 independent vpdpbusd ymm (32 multiply-adds each). */
+int32_t bench_i8_loop__avxvnni(uint64_t iters);
+#define BENCH_I8_OPS_PER_ITER__AVXVNNI (12.0 * 32.0 * 2.0)
 
 #endif

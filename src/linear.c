@@ -121,6 +121,7 @@ typedef struct {
     int64_t ldx, ldxs;
     float *y;
     int64_t ldy;
+    int64_t unit_rows; /* rows n per split unit */
 } fwd_job;
 
 static void fwd_task(void *arg, int64_t task)
@@ -128,7 +129,7 @@ static void fwd_task(void *arg, int64_t task)
     const fwd_job *j = arg;
     int64_t m0, m1, t0, t1;
     split_range(&j->sp, task, &m0, &m1, &t0, &t1);
-    int64_t n0 = t0 * PEQA_NR, n1 = t1 * PEQA_NR < j->w->n ? t1 * PEQA_NR : j->w->n;
+    int64_t n0 = t0 * j->unit_rows, n1 = t1 * j->unit_rows < j->w->n ? t1 * j->unit_rows : j->w->n;
     if (j->f32)
         j->f32(j->w, m0, m1, n0, n1, j->x, j->ldx, j->y, j->ldy);
     else
@@ -145,8 +146,12 @@ peqa_status peqa_linear_forward(peqa_ctx *ctx, const peqa_qtensor *w, int64_t m,
         return st;
     int b = peqa_bits_index(w->w.bits);
     fwd_job j = {.w = &w->w, .f32 = m == 1 ? ctx->k->fwd_gemv[b] : ctx->k->fwd_gemm[b],
-                 .x = x, .ldx = ldx, .y = y, .ldy = ldy};
-    j.sp = make_split(ctx, m, w->w.ntiles, macs(m, w->w.n, w->w.k), 1);
+                 .x = x, .ldx = ldx, .y = y, .ldy = ldy, .unit_rows = PEQA_NR};
+    /* GEMM tasks own tile pairs: the AVX-512 kernel puts two tiles (32 rows n) in its lanes,
+     * as the scale gradient's kernels do, and a task of an odd tile count runs its last tile
+     * at half width. */
+    if (m > 1) j.unit_rows = 2 * PEQA_NR;
+    j.sp = make_split(ctx, m, (w->w.n + j.unit_rows - 1) / j.unit_rows, macs(m, w->w.n, w->w.k), 1);
     peqa__pool_run(ctx->pool, j.sp.nr * j.sp.nu, fwd_task, &j);
     return PEQA_OK;
 }
@@ -163,7 +168,7 @@ peqa_status peqa_linear_forward_i8(peqa_ctx *ctx, const peqa_qtensor *w, int64_t
         return st;
     int b = peqa_bits_index(w->w.bits);
     fwd_job j = {.w = &w->w, .i8 = m == 1 ? ctx->k->fwd_i8_gemv[b] : ctx->k->fwd_i8_gemm[b],
-                 .xq = xq, .ldx = ldq, .xs = xs, .ldxs = ldxs, .y = y, .ldy = ldy};
+                 .xq = xq, .ldx = ldq, .xs = xs, .ldxs = ldxs, .y = y, .ldy = ldy, .unit_rows = PEQA_NR};
     /* The int8 kernels prepare per-row block sums of X once per call (O(M K / 32)), so a
      * GEMM task keeps at least 16 tiles; a GEMV's preparation is one row. */
     j.sp = make_split(ctx, m, w->w.ntiles, macs(m, w->w.n, w->w.k), m > 1 ? 16 : 1);

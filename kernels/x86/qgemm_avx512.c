@@ -4,7 +4,7 @@
  *   unpack    codes[n, k] = q[n, k]                                 row form (avx512_codes.h)
  *   dequant   out[n, k]   = s[n, j] · ((float)q[n, k] − z[n, j])   row form
  *   fwd_gemv  Y[m, n] = Σ_j s[n, j] · P[m, n, j]    (M = 1)     4 tiles in flight, decode in registers
- *   fwd_gemm  the same, M > 1: a decoded K-panel of one tile and a 12 x 16 register block
+ *   fwd_gemm  the same, M > 1: the tile-pair P panel (avx512_panel.h), 6 x 32 register blocks
  *
  * Bits. Each output runs exactly the scalar reference's binary32 sequence (kernels/ref/):
  *     y = 0;  for j: { p = 0;  for k in group j ascending: p = fma(x[m,k], (float)q - z, p);
@@ -38,17 +38,10 @@
 #include <string.h>
 #include "../peqa_kernels.h"
 #include "avx512_codes.h"
+#include "avx512_panel.h"
 
 #define INLINE static inline __attribute__((always_inline))
 #define ALIGN64 __attribute__((aligned(64)))
-
-static inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
-
-/* Lanes l < n set (n clamped to 0 .. 16): the rows of a tile that exist, or a column tail. */
-static inline __mmask16 rows_mask(int64_t n)
-{
-    return (__mmask16)(n >= 16 ? 0xffffu : n <= 0 ? 0u : (1u << n) - 1u);
-}
 
 /* ---- the column decoder ----------------------------------------------------------------- */
 
@@ -118,9 +111,9 @@ static inline void cell_sub_z(const uint32_t *cell, int bits, __m512 z, float *d
 INLINE void unpack_impl(int bits, const peqa_qw *w, int64_t n0, int64_t n1, uint8_t *codes, int64_t ldc)
 {
     for (int64_t t = n0 / PEQA_NR; t * PEQA_NR < n1; t++) {
-        const int nr = (int)imin(PEQA_NR, n1 - t * PEQA_NR);
+        const int nr = (int)min64(PEQA_NR, n1 - t * PEQA_NR);
         for (int64_t c = 0; c < w->kblk; c++) {
-            const int64_t kn = imin(PEQA_KB, w->k - c * PEQA_KB);
+            const int64_t kn = min64(PEQA_KB, w->k - c * PEQA_KB);
             const uint32_t *cell = peqa_cell(w, t, c);
             uint8_t *dst = codes + (t * PEQA_NR - n0) * ldc + c * PEQA_KB;
             for (int r = 0; r < nr; r++)
@@ -141,9 +134,9 @@ INLINE void unpack_impl(int bits, const peqa_qw *w, int64_t n0, int64_t n1, uint
 INLINE void dequant_impl(int bits, const peqa_qw *w, int64_t n0, int64_t n1, float *out, int64_t ldo)
 {
     for (int64_t t = n0 / PEQA_NR; t * PEQA_NR < n1; t++) {
-        const int nr = (int)imin(PEQA_NR, n1 - t * PEQA_NR);
+        const int nr = (int)min64(PEQA_NR, n1 - t * PEQA_NR);
         for (int64_t c = 0; c < w->kblk; c++) {
-            const int64_t kn = imin(PEQA_KB, w->k - c * PEQA_KB), j = c * PEQA_KB / w->g;
+            const int64_t kn = min64(PEQA_KB, w->k - c * PEQA_KB), j = c * PEQA_KB / w->g;
             const float *st = w->s + (t * w->ng + j) * PEQA_NR, *zt = w->z + (t * w->ng + j) * PEQA_NR;
             const uint32_t *cell = peqa_cell(w, t, c);
             for (int r = 0; r < nr; r++) {
@@ -152,7 +145,7 @@ INLINE void dequant_impl(int bits, const peqa_qw *w, int64_t n0, int64_t n1, flo
 #pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
                     const __m512 d = _mm512_sub_ps(_mm512_cvtepi32_ps(row_half(bits, cell, r, h)), z);
-                    _mm512_mask_storeu_ps(dst + 16 * h, rows_mask(kn - 16 * h), _mm512_mul_ps(s, d));
+                    _mm512_mask_storeu_ps(dst + 16 * h, lanes(kn - 16 * h), _mm512_mul_ps(s, d));
                 }
             }
         }
@@ -212,7 +205,7 @@ INLINE void gemv_tiles(const peqa_qw *w, int bits, int nt, int64_t t, int64_t n1
         y[v] = _mm512_setzero_ps();
     }
     for (int64_t j = 0; j < G; j++) {
-        const int64_t ka = j * g, kb = imin(ka + g, K);
+        const int64_t ka = j * g, kb = min64(ka + g, K);
         __m512 z[GT], p[GT];
 #pragma GCC unroll 4
         for (int v = 0; v < nt; v++) z[v] = _mm512_loadu_ps(zt[v] + j * PEQA_NR), p[v] = _mm512_setzero_ps();
@@ -235,7 +228,7 @@ INLINE void gemv_tiles(const peqa_qw *w, int bits, int nt, int64_t t, int64_t n1
         for (int v = 0; v < nt; v++) y[v] = _mm512_fmadd_ps(_mm512_loadu_ps(st[v] + j * PEQA_NR), p[v], y[v]);
     }
 #pragma GCC unroll 4
-    for (int v = 0; v < nt; v++) _mm512_mask_storeu_ps(yr + (t + v) * PEQA_NR, rows_mask(n1 - (t + v) * PEQA_NR), y[v]);
+    for (int v = 0; v < nt; v++) _mm512_mask_storeu_ps(yr + (t + v) * PEQA_NR, lanes(n1 - (t + v) * PEQA_NR), y[v]);
 }
 
 INLINE void gemv_impl(const peqa_qw *w, int bits, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
@@ -250,101 +243,44 @@ INLINE void gemv_impl(const peqa_qw *w, int bits, int64_t m0, int64_t m1, int64_
 }
 
 /* ---- fwd_gemm: M > 1 ---------------------------------------------------------------------
- * Blocking as in qgemm_avx2.c (BLIS style), per thread task [m0, m1) x [n0, n1):
- *     for each row block of MC rows of X:
- *       for each tile t (16 rows n):
- *         yb = 0
- *         for each k-chunk of KC columns:
- *           decode the chunk to wb[kk][16] = (float)q − z  (KC x 16 floats, one zmm per column)
- *           for each micro-block of MR = 12 rows of X: the 12 x 16 kernel over the chunk, split
- *             at group boundaries: p continues in pb between chunks of one group, and at a
- *             group end yb = fma(s, p, yb)
+ * The scale gradient's loop nest (qgrad_avx512.c) with the forward's epilogue, both built on the
+ * tile-pair P panel of avx512_panel.h. Per task [m0, m1) x [n0, n1):
+ *     for each panel of FG_MC rows of X:
+ *       for each tile pair t, t + 1 (32 rows n; the last tile of an odd range alone):
+ *         yb[m][32] = 0
+ *         for each group j ascending: P of the group chunk by chunk (decoded (float)q − z of
+ *           both tiles in an L1 panel, 6 x 32 register blocks), then yb = fma(s[., j], P, yb)
  *         write yb (rows < N only)
- * Staging (float)q − z in wb changes no bit (one rounding however it is stored); the per-lane
- * FMA chains run over k in the reference's order and yb starts at +0 like the reference's y.
- * Stack: wb 16 KB + pb 6 KB + yb 6 KB. */
-#define MR 12
-#define MC 96
-#define KC 256
-_Static_assert(KC % PEQA_KB == 0 && MC % MR == 0, "chunk sizes");
+ * yb starts at +0 like the reference's y, and each lane runs the reference's chains in its
+ * order: staging (float)q − z or P in memory changes no bit. Two tiles side by side halve the
+ * broadcasts of x per FMA (6 for 12, against 12 for 12 in a 12 x 16 block), which is what
+ * limited the one-tile kernel. Stack: wf 16 KB + pb 18 KB + yb 18 KB. */
+#define FG_MC 144
+_Static_assert(FG_MC % PANEL_MR == 0, "panel height");
 
-/* The micro-kernel. Rows i < mr of X (x + i ldx), 16 lanes of wb, kn columns:
- *     p[i][l] = (first ? 0 : pb[i][l]);  for kk < kn: p[i][l] = fma(x[i][kk], wb[kk][l], p[i][l])
- *     last ? yb[i][l] = fma(s[l], p[i][l], yb[i][l]) : pb[i][l] = p[i][l]
- * Register plan (mr = 12): 12 accumulators (zmm0-11), 1 wb column, the x broadcasts (folded
- * into the FMA as {1to16} memory operands where the compiler can): 12 independent chains cover
- * the FMA latency (4) x two 512-bit FMA ports (Ice Lake / Sapphire Rapids server parts) with
- * room; Zen 4 issues one zmm FMA per cycle and needs only 4. Per kk: 1 aligned wb load and 12
- * broadcasts feed 12 FMAs. mr is a literal at every instantiation. */
-INLINE void micro(int mr, const float *wb, int64_t kn, const float *x, int64_t ldx, float *pb, int first,
-                  int last, const float *s, float *yb)
+INLINE void gemm_tmpl(const int bits, const peqa_qw *w, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                      const float *x, int64_t ldx, float *y, int64_t ldy)
 {
-    __m512 a[MR];
-#pragma GCC unroll 12
-    for (int i = 0; i < mr; i++) a[i] = first ? _mm512_setzero_ps() : _mm512_load_ps(pb + i * PEQA_NR);
-#pragma GCC unroll 2
-    for (int64_t kk = 0; kk < kn; kk++) {
-        const __m512 wv = _mm512_load_ps(wb + kk * PEQA_NR);
-#pragma GCC unroll 12
-        for (int i = 0; i < mr; i++) a[i] = _mm512_fmadd_ps(_mm512_set1_ps(x[i * ldx + kk]), wv, a[i]);
-    }
-    if (last) {
-        const __m512 sv = _mm512_loadu_ps(s);
-#pragma GCC unroll 12
-        for (int i = 0; i < mr; i++)
-            _mm512_store_ps(yb + i * PEQA_NR, _mm512_fmadd_ps(sv, a[i], _mm512_load_ps(yb + i * PEQA_NR)));
-    } else {
-#pragma GCC unroll 12
-        for (int i = 0; i < mr; i++) _mm512_store_ps(pb + i * PEQA_NR, a[i]);
-    }
-}
-
-typedef void (*micro_fn)(const float *, int64_t, const float *, int64_t, float *, int, int, const float *, float *);
-#define MICRO_N(N)                                                                                        \
-    static void micro_##N(const float *wb, int64_t kn, const float *x, int64_t ldx, float *pb, int first, \
-                          int last, const float *s, float *yb)                                            \
-    {                                                                                                     \
-        micro(N, wb, kn, x, ldx, pb, first, last, s, yb);                                                 \
-    }
-MICRO_N(1) MICRO_N(2) MICRO_N(3) MICRO_N(4) MICRO_N(5) MICRO_N(6)
-MICRO_N(7) MICRO_N(8) MICRO_N(9) MICRO_N(10) MICRO_N(11) MICRO_N(12)
-#undef MICRO_N
-/* micros[mr - 1]: the full block and the row tails of a row block, one instantiation each. */
-static const micro_fn micros[MR] = {micro_1, micro_2, micro_3, micro_4,  micro_5,  micro_6,
-                                    micro_7, micro_8, micro_9, micro_10, micro_11, micro_12};
-
-static void gemm_impl(const peqa_qw *w, int64_t m0, int64_t m1, int64_t n0, int64_t n1, const float *x,
-                      int64_t ldx, float *y, int64_t ldy)
-{
-    const int64_t K = w->k, G = w->ng, g = w->g;
-    const int bits = w->bits;
-    float wb[KC * PEQA_NR] ALIGN64;
-    float pb[MC * PEQA_NR] ALIGN64, yb[MC * PEQA_NR] ALIGN64;
-    for (int64_t mb = m0; mb < m1; mb += MC) {
-        const int64_t mc = imin(MC, m1 - mb);
-        for (int64_t t = n0 / PEQA_NR; t * PEQA_NR < n1; t++) {
-            const float *st = w->s + t * G * PEQA_NR, *zt = w->z + t * G * PEQA_NR;
-            memset(yb, 0, (size_t)mc * PEQA_NR * sizeof(float));
-            for (int64_t kc = 0; kc < K; kc += KC) {
-                const int64_t kn = imin(KC, K - kc);
-                for (int64_t c = kc / PEQA_KB; c * PEQA_KB < kc + kn; c++)
-                    cell_sub_z(peqa_cell(w, t, c), bits, _mm512_loadu_ps(zt + (c * PEQA_KB / g) * PEQA_NR),
-                               wb + (c * PEQA_KB - kc) * PEQA_NR);
-                for (int64_t mi = 0; mi < mc; mi += MR) {
-                    const micro_fn f = micros[imin(MR, mc - mi) - 1];
-                    const float *xm = x + (mb + mi) * ldx;
-                    /* segments of the chunk inside one group each */
-                    for (int64_t ka = kc, kb; ka < kc + kn; ka = kb) {
-                        const int64_t j = ka / g, gend = imin((j + 1) * g, K);
-                        kb = imin(gend, kc + kn);
-                        f(wb + (ka - kc) * PEQA_NR, kb - ka, xm + ka, ldx, pb + mi * PEQA_NR, ka == j * g, kb == gend,
-                          st + j * PEQA_NR, yb + mi * PEQA_NR);
-                    }
-                }
+    float wf[PANEL_KC * 32] ALIGN64;
+    float pbuf[FG_MC * 32] ALIGN64, yb[FG_MC * 32] ALIGN64, s32[32] ALIGN64;
+    const int64_t G = w->ng, tend = (n1 + PEQA_NR - 1) / PEQA_NR;
+    for (int64_t ms = m0; ms < m1; ms += FG_MC) {
+        const int64_t me = min64(ms + FG_MC, m1);
+        for (int64_t t = n0 / PEQA_NR; t < tend; t += 2) {
+            const int pair = t + 1 < tend;
+            const int64_t nt = t * PEQA_NR;
+            memset(yb, 0, (size_t)(me - ms) * 32 * sizeof(float));
+            for (int64_t j = 0; j < G; j++) {
+                const float *st = w->s + (size_t)(t * G + j) * PEQA_NR;
+                _mm512_store_ps(s32, _mm512_loadu_ps(st));
+                _mm512_store_ps(s32 + 16, pair ? _mm512_loadu_ps(st + G * PEQA_NR) : _mm512_setzero_ps());
+                pair_group(FMA_SCALE, bits, w, t, pair, j, ms, me, x, ldx, wf, pbuf, s32, yb);
             }
-            const __mmask16 rows = rows_mask(n1 - t * PEQA_NR);
-            for (int64_t i = 0; i < mc; i++)
-                _mm512_mask_storeu_ps(y + (mb + i) * ldy + t * PEQA_NR, rows, _mm512_load_ps(yb + i * PEQA_NR));
+            for (int64_t i = 0; i < me - ms; i++) {
+                float *yr = y + (ms + i) * ldy + nt;
+                _mm512_mask_storeu_ps(yr, lanes(n1 - nt), _mm512_load_ps(yb + 32 * i));
+                _mm512_mask_storeu_ps(yr + 16, lanes(n1 - nt - 16), _mm512_load_ps(yb + 32 * i + 16));
+            }
         }
     }
 }
@@ -368,11 +304,11 @@ static void gemm_impl(const peqa_qw *w, int64_t m0, int64_t m1, int64_t n0, int6
     {                                                                                                        \
         gemv_impl(w, B, m0, m1, n0, n1, x, ldx, y, ldy);                                                     \
     }                                                                                                        \
-    static void peqa_fwd_gemm_q##B##_12x16__avx512(const peqa_qw *w, int64_t m0, int64_t m1, int64_t n0,    \
+    static void peqa_fwd_gemm_q##B##_6x32__avx512(const peqa_qw *w, int64_t m0, int64_t m1, int64_t n0,    \
                                                    int64_t n1, const float *x, int64_t ldx, float *y,        \
                                                    int64_t ldy)                                              \
     {                                                                                                        \
-        gemm_impl(w, m0, m1, n0, n1, x, ldx, y, ldy);                                                        \
+        gemm_tmpl(B, w, m0, m1, n0, n1, x, ldx, y, ldy);                                                     \
     }
 QGEMM_ENTRY(2)
 QGEMM_ENTRY(3)
@@ -385,14 +321,14 @@ void peqa_init_qgemm__avx512(peqa_kernels *k, unsigned features)
     (void)features; /* AVX-512 F/BW/VL/DQ + FMA is all these kernels need; the caller checked it */
     static const peqa_fwd_fn gemv[PEQA_NBITS] = {peqa_fwd_gemv_q2_1x16__avx512, peqa_fwd_gemv_q3_1x16__avx512,
                                                  peqa_fwd_gemv_q4_1x16__avx512, peqa_fwd_gemv_q8_1x16__avx512};
-    static const peqa_fwd_fn gemm[PEQA_NBITS] = {peqa_fwd_gemm_q2_12x16__avx512, peqa_fwd_gemm_q3_12x16__avx512,
-                                                 peqa_fwd_gemm_q4_12x16__avx512, peqa_fwd_gemm_q8_12x16__avx512};
+    static const peqa_fwd_fn gemm[PEQA_NBITS] = {peqa_fwd_gemm_q2_6x32__avx512, peqa_fwd_gemm_q3_6x32__avx512,
+                                                 peqa_fwd_gemm_q4_6x32__avx512, peqa_fwd_gemm_q8_6x32__avx512};
     static const char *const gemv_name[PEQA_NBITS] = {
         "peqa_fwd_gemv_q2_1x16__avx512", "peqa_fwd_gemv_q3_1x16__avx512", "peqa_fwd_gemv_q4_1x16__avx512",
         "peqa_fwd_gemv_q8_1x16__avx512"};
     static const char *const gemm_name[PEQA_NBITS] = {
-        "peqa_fwd_gemm_q2_12x16__avx512", "peqa_fwd_gemm_q3_12x16__avx512", "peqa_fwd_gemm_q4_12x16__avx512",
-        "peqa_fwd_gemm_q8_12x16__avx512"};
+        "peqa_fwd_gemm_q2_6x32__avx512", "peqa_fwd_gemm_q3_6x32__avx512", "peqa_fwd_gemm_q4_6x32__avx512",
+        "peqa_fwd_gemm_q8_6x32__avx512"};
     static const peqa_unpack_fn unpack[PEQA_NBITS] = {peqa_unpack_q2_16x32__avx512, peqa_unpack_q3_16x32__avx512,
                                                       peqa_unpack_q4_16x32__avx512, peqa_unpack_q8_16x32__avx512};
     static const peqa_dequant_fn dequant[PEQA_NBITS] = {

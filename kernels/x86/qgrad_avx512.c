@@ -10,16 +10,15 @@
  * The design is qgrad_avx2.c's (read its comments for the loop nests) with 16-lane zmm where it
  * has 8-lane ymm and a taller register block, which the 32 zmm registers allow:
  *
- * FMA engine (fma_rows_x32), shared by gscale and ginput: up to MR = 6 rows of a broadcast
+ * FMA engine (fma_rows_x32, avx512_panel.h), shared with fwd_gemm: up to 6 rows of a broadcast
  * operand A times a 32-lane operand B, accumulated over a sequential index:
  *     gscale:  A = X rows m (index k of a group),   B = (float)q - z    (32 rows n in lanes)
  *     ginput:  A = dY rows m (index n),             B = Ŵ = s (q - z)   (32 columns k in lanes)
- * Register plan (mr = 6): 12 accumulators (row i: lanes 0..15, 16..31), 2 B vectors, the
- * broadcasts: 12 independent chains cover the FMA latency x two 512-bit FMA ports; per step
- * 2 aligned B loads and 6 broadcasts feed 12 FMAs (the AVX2 3 x 32 block needs 4 + 3 for 12).
- * B is decoded into an L1 scratch once per panel of A rows and reused by all its register
- * blocks. Tails: rows past N / columns past K are computed in lanes that are never stored
- * (zero-masked loads and masked stores at the edges; decoded padding codes are finite).
+ * gscale is the forward's P panel (pair_group) with the epilogue ds = fma(dY[m], P, ds); see
+ * avx512_panel.h for the register plan. B is decoded into an L1 scratch once per panel of A rows
+ * and reused by all its register blocks. Tails: rows past N / columns past K are computed in
+ * lanes that are never stored (zero-masked loads and masked stores at the edges; decoded padding
+ * codes are finite).
  */
 #include "x86_isa.h"
 #if !defined(PEQA_X86_AVX512)
@@ -28,14 +27,15 @@
 #include <stdint.h>
 #include "../peqa_kernels.h"
 #include "avx512_codes.h"
+#include "avx512_panel.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 /* Blocking (cache sizes only; they change no bit). As in qgrad_avx2.c, with panel heights that
- * are multiples of the 6-row block. Stack per call: gscale 2 x 18 + 16 KB, ginput 18 + 16 KB. */
-#define MR 6
+ * are multiples of the 6-row block; gscale's chunk is PANEL_KC. Stack per call: gscale
+ * 2 x 18 + 16 KB, ginput 18 + 16 KB. */
+#define MR PANEL_MR
 #define GS_MC 144
-#define GS_KC 128
 #define GI_MC 144
 #define GI_NC 128
 /* gzero: XS table of GZ_MZ rows x GZ_JZ groups (16 KB); GZ_NJ groups side by side. */
@@ -43,94 +43,9 @@
 #define GZ_JZ 32
 #define GZ_NJ 8
 
-_Static_assert(GS_KC % PEQA_KB == 0 && GI_NC % PEQA_NR == 0 && GS_MC % MR == 0 && GI_MC % MR == 0 &&
+_Static_assert(GI_NC % PEQA_NR == 0 && GS_MC % MR == 0 && GI_MC % MR == 0 &&
                    GZ_JZ % GZ_NJ == 0,
                "chunk sizes");
-
-static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-/* Lanes l < n set (n clamped to 0 .. 16). */
-static inline __mmask16 lanes(int64_t n)
-{
-    return (__mmask16)(n >= 16 ? 0xffffu : n <= 0 ? 0u : (1u << n) - 1u);
-}
-
-/* ---- the FMA engine ----------------------------------------------------------------------
- * For rows i < mr, lanes l < 32 (row i at cin / cout + 32 i, 64-byte aligned):
- *     c[i][l] = cin ? cin[i][l] : 0
- *     for kk = 0 .. kc-1 ascending:   c[i][l] = fma(a[i * lda + kk], b[kk * ldb + l], c[i][l])
- *     cout[i][l] = c[i][l]
- * Each lane is one sequential FMA chain over kk, exactly the reference's inner loop. mr is a
- * literal in every instantiation (fma_rows32), so the accumulators stay in registers. */
-ALWAYS_INLINE void fma_rows_x32(const int mr, const float *a, int64_t lda, const float *b, int64_t ldb, int64_t kc,
-                                const float *cin, float *cout)
-{
-    __m512 c[2 * MR];
-#pragma GCC unroll 6
-    for (int i = 0; i < mr; i++) {
-        c[2 * i] = cin ? _mm512_load_ps(cin + 32 * i) : _mm512_setzero_ps();
-        c[2 * i + 1] = cin ? _mm512_load_ps(cin + 32 * i + 16) : _mm512_setzero_ps();
-    }
-    for (int64_t kk = 0; kk < kc; kk++, b += ldb) {
-        const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-#pragma GCC unroll 6
-        for (int i = 0; i < mr; i++) {
-            const __m512 t = _mm512_set1_ps(a[i * lda + kk]);
-            c[2 * i] = _mm512_fmadd_ps(t, b0, c[2 * i]);
-            c[2 * i + 1] = _mm512_fmadd_ps(t, b1, c[2 * i + 1]);
-        }
-    }
-#pragma GCC unroll 6
-    for (int i = 0; i < mr; i++) {
-        _mm512_store_ps(cout + 32 * i, c[2 * i]);
-        _mm512_store_ps(cout + 32 * i + 16, c[2 * i + 1]);
-    }
-}
-
-static void fma_rows32(int mr, const float *a, int64_t lda, const float *b, int64_t ldb, int64_t kc, const float *cin,
-                       float *cout)
-{
-    switch (mr) {
-    case 1: fma_rows_x32(1, a, lda, b, ldb, kc, cin, cout); break;
-    case 2: fma_rows_x32(2, a, lda, b, ldb, kc, cin, cout); break;
-    case 3: fma_rows_x32(3, a, lda, b, ldb, kc, cin, cout); break;
-    case 4: fma_rows_x32(4, a, lda, b, ldb, kc, cin, cout); break;
-    case 5: fma_rows_x32(5, a, lda, b, ldb, kc, cin, cout); break;
-    default: fma_rows_x32(6, a, lda, b, ldb, kc, cin, cout); break;
-    }
-}
-
-/* ---- decoding the packed codes (layout: kernels/peqa_kernels.h) ---------------------------
- * Column form (gscale): the 16 rows of a tile in one zmm. Column kk of a cell is, per row lane,
- * a constant shift and mask of one word vector:
- *     p-bit plane, per = 32 / p:  word kk / per, t = kk % per, shift 8 (t % 4) + p (t / 4)
- *     3-bit: low 2 bits from words 0/1 (as p = 2), the high bit from word 2 at bit
- *            8 (kk % 4) + kk / 4, moved straight to bit 2 by one shift and masked with 4
- * out[kk * ldo + r] = (float)q[16 t + r, 32 c + kk] - z[r]: vcvtdq2ps (exact) then one vsubps,
- * exactly the reference's (float)q - z. All 32 columns are written (padding codes are 0). */
-ALWAYS_INLINE void decode_cols(const int bits, const uint32_t *cell, __m512 z, float *out, const int ldo)
-{
-    if (bits == 3) {
-        const __m512i m3 = _mm512_set1_epi32(3), m4 = _mm512_set1_epi32(4);
-        const __m512i h = _mm512_loadu_si512(cell + 32);
-#pragma GCC unroll 32
-        for (int kk = 0; kk < 32; kk++) {
-            const int t = kk % 16, sl = 8 * (t % 4) + 2 * (t / 4), sh = 8 * (kk % 4) + kk / 4;
-            const __m512i l = _mm512_and_si512(_mm512_srli_epi32(_mm512_loadu_si512(cell + (kk / 16) * 16), (unsigned)sl), m3);
-            const __m512i e = sh >= 2 ? _mm512_srli_epi32(h, (unsigned)(sh - 2)) : _mm512_slli_epi32(h, (unsigned)(2 - sh));
-            _mm512_store_ps(out + kk * ldo, _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_or_si512(l, _mm512_and_si512(e, m4))), z));
-        }
-    } else {
-        const int per = 32 / bits;
-        const __m512i mask = _mm512_set1_epi32((1 << bits) - 1);
-#pragma GCC unroll 32
-        for (int kk = 0; kk < 32; kk++) {
-            const int t = kk % per, sh = 8 * (t % 4) + bits * (t / 4);
-            const __m512i q = _mm512_and_si512(_mm512_srli_epi32(_mm512_loadu_si512(cell + (kk / per) * 16), (unsigned)sh), mask);
-            _mm512_store_ps(out + kk * ldo, _mm512_sub_ps(_mm512_cvtepi32_ps(q), z));
-        }
-    }
-}
 
 /* Row form (ginput): row_half() of avx512_codes.h, the 32 columns of one row in two zmm. */
 /* out[0..32) = s * ((float)q[row, 32 c + kk] - z): subtraction then product, each rounded once,
@@ -146,7 +61,7 @@ ALWAYS_INLINE void decode_row(const int bits, const uint32_t *cell, int r, float
  * Loop nest (qgrad_avx2.c's): panel of GS_MC rows m, tile pair t, t + 1 (32 rows n):
  *   copy dY[panel, 32 rows] to dyt[m][32] (zeros past N)
  *   group j:  ds (2 zmm) = 0 for the first panel, else carried in ds[n * G + j] itself
- *     chunk of <= GS_KC columns: decode (q - z) of both tiles into wf[kk][32];
+ *     chunk of <= PANEL_KC columns: decode (q - z) of both tiles into wf[kk][32];
  *       block of 6 rows m: P = the forward's exact chain over the chunk (parked in pbuf between
  *       the chunks of a long group); after the group's last chunk ds = fma(dY[m], P[m], ds)
  *       for m ascending
@@ -155,12 +70,10 @@ ALWAYS_INLINE void gscale_tmpl(const int bits, const peqa_qw *w, int64_t m, int6
                                int64_t ldx, const float *dy, int64_t lddy, float *ds)
 {
     _Alignas(64) float dyt[GS_MC * 32];
-    _Alignas(64) float wf[GS_KC * 32];
+    _Alignas(64) float wf[PANEL_KC * 32];
     _Alignas(64) float pbuf[GS_MC * 32];
-    _Alignas(64) float acc[MR * 32];
     _Alignas(64) float dsl[32];
     const int64_t G = w->ng, tend = (n1 + PEQA_NR - 1) / PEQA_NR;
-    const __m512 zero = _mm512_setzero_ps();
     for (int64_t ms = 0; ms < m; ms += GS_MC) {
         const int64_t me = min64(ms + GS_MC, m);
         for (int64_t t = n0 / PEQA_NR; t < tend; t += 2) {
@@ -172,37 +85,8 @@ ALWAYS_INLINE void gscale_tmpl(const int bits, const peqa_qw *w, int64_t m, int6
                 _mm512_store_ps(dyt + i * 32 + 16, _mm512_maskz_loadu_ps(lanes(rows - 16), d + 16));
             }
             for (int64_t j = 0; j < G; j++) {
-                const int64_t kj0 = j * w->g, kj1 = min64(kj0 + w->g, w->k);
-                const int64_t nchunk = (kj1 - kj0 + GS_KC - 1) / GS_KC;
-                const float *za = w->z + (size_t)(t * G + j) * PEQA_NR, *zb = za + G * PEQA_NR;
                 for (int64_t r = 0; r < 32; r++) dsl[r] = ms > 0 && r < rows ? ds[(nt + r) * G + j] : 0.0f;
-                __m512 ds0 = _mm512_load_ps(dsl), ds1 = _mm512_load_ps(dsl + 16);
-                for (int64_t ci = 0; ci < nchunk; ci++) {
-                    const int64_t kc0 = kj0 + ci * GS_KC, kc1 = min64(kc0 + GS_KC, kj1);
-                    for (int64_t c = kc0 / PEQA_KB; c * PEQA_KB < kc1; c++) {
-                        float *o = wf + (c * PEQA_KB - kc0) * 32;
-                        decode_cols(bits, peqa_cell(w, t, c), _mm512_loadu_ps(za), o, 32);
-                        if (pair)
-                            decode_cols(bits, peqa_cell(w, t + 1, c), _mm512_loadu_ps(zb), o + 16, 32);
-                        else
-                            for (int kk = 0; kk < PEQA_KB; kk++) _mm512_store_ps(o + kk * 32 + 16, zero);
-                    }
-                    for (int64_t mb = ms; mb < me; mb += MR) {
-                        const int mr = (int)min64(MR, me - mb);
-                        float *pb = pbuf + (mb - ms) * 32;
-                        if (ci + 1 < nchunk) { /* park P in pbuf */
-                            fma_rows32(mr, x + mb * ldx + kc0, ldx, wf, 32, kc1 - kc0, ci ? pb : NULL, pb);
-                            continue;
-                        }
-                        fma_rows32(mr, x + mb * ldx + kc0, ldx, wf, 32, kc1 - kc0, ci ? pb : NULL, acc);
-                        for (int i = 0; i < mr; i++) { /* m ascending */
-                            const float *dv = dyt + (mb - ms + i) * 32;
-                            ds0 = _mm512_fmadd_ps(_mm512_load_ps(dv), _mm512_load_ps(acc + 32 * i), ds0);
-                            ds1 = _mm512_fmadd_ps(_mm512_load_ps(dv + 16), _mm512_load_ps(acc + 32 * i + 16), ds1);
-                        }
-                    }
-                }
-                _mm512_store_ps(dsl, ds0), _mm512_store_ps(dsl + 16, ds1);
+                pair_group(FMA_DOT, bits, w, t, pair, j, ms, me, x, ldx, wf, pbuf, dyt, dsl);
                 for (int64_t r = 0; r < rows; r++) ds[(nt + r) * G + j] = dsl[r];
             }
         }
@@ -337,7 +221,7 @@ ALWAYS_INLINE void ginput_tmpl(const int bits, const peqa_qw *w, int64_t m0, int
                 }
                 for (int64_t mb = ms; mb < me; mb += MR) {
                     float *xb = dxb + (mb - ms) * 32;
-                    fma_rows32((int)min64(MR, me - mb), dy + mb * lddy + nc0, lddy, wh, 32, nc1 - nc0, nc0 > 0 ? xb : NULL, xb);
+                    fma_rows32(FMA_PARK, (int)min64(MR, me - mb), dy + mb * lddy + nc0, lddy, wh, nc1 - nc0, nc0 > 0 ? xb : NULL, xb, NULL);
                 }
             }
             for (int64_t i = 0; i < me - ms; i++) {
