@@ -3,7 +3,7 @@
  *   unpack    codes[n, k] = q[n, k]                                     rows transposed out
  *   dequant   out[n, k]   = s[n, j] · ((float)q[n, k] − z[n, j])       rows transposed out
  *   fwd_gemv  Y[m, n]     = Σ_j s[n, j] · P[m, n, j]    (M = 1)         lanes over n
- *   fwd_gemm  the same, M > 1: BLIS-style, a decoded K-panel and a 6 x 16 register block
+ *   fwd_gemm  the same, M > 1: the tile-pair P panel (avx2_panel.h), 3 x 32 register blocks
  *
  * Bits. Each output runs exactly the scalar reference's binary32 sequence (kernels/ref/):
  *     y = 0;  for j: { p = 0;  for k in group j ascending: p = fma(x[m,k], (float)q - z, p);
@@ -32,9 +32,9 @@
  * 0 with s = z = 0, so a whole 16 x 32 cell can always be decoded: decoders always decode whole
  * cells, and tails only bound the loops that consume decoded values (columns < K of x are read,
  * rows < N of an output are written). fwd_gemv decodes full k-blocks in registers; its last
- * partial k-block, like every k-block of fwd_gemm, goes through cell_sub_z (the same column
- * decoder, stored to a panel) and a per-k loop bounded by K. unpack and dequant copy out the
- * valid rows and columns of a transposed cell.
+ * partial k-block goes through cell_sub_z (the same column decoder, stored) and a per-k loop
+ * bounded by K; fwd_gemm decodes whole cells into its panel (avx2_panel.h) and bounds its loops
+ * by the group ends. unpack and dequant copy out the valid rows and columns of a transposed cell.
  */
 #if !defined(__AVX2__) || !defined(__FMA__)
 #error "kernels/x86/*_avx2.c must be built with -mavx2 -mfma"
@@ -43,6 +43,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "../peqa_kernels.h"
+#include "avx2_panel.h"
 
 #define INLINE static inline __attribute__((always_inline))
 #define ALIGN32 __attribute__((aligned(32)))
@@ -384,127 +385,49 @@ INLINE void gemv_impl(const peqa_qw *w, int bits, int64_t m0, int64_t m1, int64_
 }
 
 /* ---- fwd_gemm: M > 1 ---------------------------------------------------------------------
- * Blocking (BLIS style), per thread task [m0, m1) x [n0, n1):
- *     for each row block of MC rows of X:
- *       for each tile t (16 rows n):
- *         yb = 0
- *         for each k-chunk of KC columns:
- *           decode the chunk to wb[kk][16] = (float)q − z  (KC x 16 floats, L1)
- *           for each micro-block of MR = 6 rows of X: the 6 x 16 kernel over the chunk,
- *             split at group boundaries: p continues in pb between chunks of one group,
- *             and at a group end yb = fma(s, p, yb)
+ * The scale gradient's loop nest (qgrad_avx2.c) with the forward's epilogue, both built on the
+ * tile-pair P panel of avx2_panel.h. Per task [m0, m1) x [n0, n1):
+ *     for each panel of FG_MC rows of X:
+ *       for each tile pair t, t + 1 (32 rows n; the last tile of an odd range alone):
+ *         yb[m][32] = 0
+ *         for each group j ascending: P of the group chunk by chunk (decoded (float)q − z of
+ *           both tiles in an L1 panel, 3 x 32 register blocks), then yb = fma(s[., j], P, yb)
  *         write yb (rows < N only)
- * (float)q − z is one rounding however it is staged, so decoding into wb changes no bit, and
- * the per-lane fma chains run over k in the reference's order; yb starts at +0 like the
- * reference's y, so the first group's fma(s, p, 0) is the same operation. The decode (about
- * 6 vector ops + 2 stores per k for 16 rows) is shared by MC/MR = 16 micro-blocks of 12 FMAs
- * per k each (~3%). Stack: wb 16 KB + pb 6 KB + yb 6 KB. The 6 x 16 kernel alone runs at ~93%
- * of the measured FMA peak; the whole GEMM loses a few % more to the decode and to the group
- * epilogues (12 loads, FMAs and stores of yb per group of g columns). */
-#define MR 6
-#define MC 96
-#define KC 256
-_Static_assert(KC % PEQA_KB == 0 && MC % MR == 0, "chunk sizes");
+ * (float)q − z is one rounding however it is staged, and each lane runs the reference's chains
+ * in its order; yb starts at +0 like the reference's y, so the first group's fma(s, p, 0) is
+ * the same operation. The 3 x 32 block needs one broadcast of x per 4 FMAs where the former
+ * 6 x 16 block of one tile needed one per 2 (measured on Zen 5: 97 -> 104 GFLOP/s at
+ * 4096 x 4096 x 512, 4-bit, g = 128). Stack: wf 16 KB + pb 18 KB + yb 18 KB. */
+#define FG_MC 144
+_Static_assert(FG_MC % PANEL_MR == 0, "panel height");
 
-/* The micro-kernel. Rows i < mr of X (x + i ldx), 16 lanes of wb, kn columns:
- *     p[i][l] = (first ? 0 : pb[i][l]);  for kk < kn: p[i][l] = fma(x[i][kk], wb[kk][l], p[i][l])
- *     last ? yb[i][l] = fma(s[l], p[i][l], yb[i][l]) : pb[i][l] = p[i][l]
- * Register plan for mr = 6: 12 accumulators + 2 wb vectors + 1 broadcast = 15 ymm. Twelve
- * independent chains cover the FMA latency (4) x the 2 FMA pipes with room; per kk 2 aligned
- * loads of wb and 6 broadcasts feed 12 FMAs. mr is a constant at each instantiation. The k loop
- * is unrolled by 4 (fewer loop ops per FMA; measured a few % faster). */
-INLINE void micro(int mr, const float *wb, int64_t kn, const float *x, int64_t ldx, float *pb,
-                  int first, int last, const float *s, float *yb)
-{
-    __m256 a[MR][2];
-#pragma GCC unroll 8
-    for (int i = 0; i < mr; i++) {
-        a[i][0] = first ? _mm256_setzero_ps() : _mm256_load_ps(pb + i * PEQA_NR);
-        a[i][1] = first ? _mm256_setzero_ps() : _mm256_load_ps(pb + i * PEQA_NR + 8);
-    }
-#pragma GCC unroll 4
-    for (int64_t kk = 0; kk < kn; kk++) {
-        __m256 w0 = _mm256_load_ps(wb + kk * PEQA_NR), w1 = _mm256_load_ps(wb + kk * PEQA_NR + 8);
-#pragma GCC unroll 8
-        for (int i = 0; i < mr; i++) {
-            __m256 xb = _mm256_broadcast_ss(x + i * ldx + kk);
-            a[i][0] = _mm256_fmadd_ps(xb, w0, a[i][0]);
-            a[i][1] = _mm256_fmadd_ps(xb, w1, a[i][1]);
-        }
-    }
-    if (last) {
-        __m256 s0 = _mm256_loadu_ps(s), s1 = _mm256_loadu_ps(s + 8);
-#pragma GCC unroll 8
-        for (int i = 0; i < mr; i++) {
-            _mm256_store_ps(yb + i * PEQA_NR, _mm256_fmadd_ps(s0, a[i][0], _mm256_load_ps(yb + i * PEQA_NR)));
-            _mm256_store_ps(yb + i * PEQA_NR + 8, _mm256_fmadd_ps(s1, a[i][1], _mm256_load_ps(yb + i * PEQA_NR + 8)));
-        }
-    } else {
-#pragma GCC unroll 8
-        for (int i = 0; i < mr; i++) {
-            _mm256_store_ps(pb + i * PEQA_NR, a[i][0]);
-            _mm256_store_ps(pb + i * PEQA_NR + 8, a[i][1]);
-        }
-    }
-}
-
-static void micro_6(const float *wb, int64_t kn, const float *x, int64_t ldx, float *pb, int first,
-                    int last, const float *s, float *yb)
-{
-    micro(6, wb, kn, x, ldx, pb, first, last, s, yb);
-}
-/* The row tail of a row block (1 .. 5 rows), one instantiation per count. */
-static void micro_tail(int mr, const float *wb, int64_t kn, const float *x, int64_t ldx, float *pb,
-                       int first, int last, const float *s, float *yb)
-{
-    switch (mr) {
-    case 1: micro(1, wb, kn, x, ldx, pb, first, last, s, yb); break;
-    case 2: micro(2, wb, kn, x, ldx, pb, first, last, s, yb); break;
-    case 3: micro(3, wb, kn, x, ldx, pb, first, last, s, yb); break;
-    case 4: micro(4, wb, kn, x, ldx, pb, first, last, s, yb); break;
-    default: micro(5, wb, kn, x, ldx, pb, first, last, s, yb); break;
-    }
-}
-
-static void gemm_impl(const peqa_qw *w, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+INLINE void gemm_tmpl(const int bits, const peqa_qw *w, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
                       const float *x, int64_t ldx, float *y, int64_t ldy)
 {
-    const int64_t K = w->k, G = w->ng, g = w->g;
-    const int bits = w->bits;
-    float wb[KC * PEQA_NR] ALIGN32;
-    float pb[MC * PEQA_NR] ALIGN32, yb[MC * PEQA_NR] ALIGN32;
-    for (int64_t mb = m0; mb < m1; mb += MC) {
-        const int64_t mc = imin(MC, m1 - mb);
-        for (int64_t t = n0 / PEQA_NR; t * PEQA_NR < n1; t++) {
-            const float *st = w->s + t * G * PEQA_NR, *zt = w->z + t * G * PEQA_NR;
-            memset(yb, 0, (size_t)mc * PEQA_NR * sizeof(float));
-            for (int64_t kc = 0; kc < K; kc += KC) {
-                const int64_t kn = imin(KC, K - kc);
-                for (int64_t c = kc / PEQA_KB; c * PEQA_KB < kc + kn; c++) {
-                    const float *zj = zt + (c * PEQA_KB / g) * PEQA_NR;
-                    cell_sub_z(peqa_cell(w, t, c), bits, _mm256_loadu_ps(zj), _mm256_loadu_ps(zj + 8),
-                               wb + (c * PEQA_KB - kc) * PEQA_NR);
-                }
-                for (int64_t mi = 0; mi < mc; mi += MR) {
-                    const int mr = (int)imin(MR, mc - mi);
-                    const float *xm = x + (mb + mi) * ldx;
-                    /* segments of the chunk inside one group each */
-                    for (int64_t ka = kc, kb; ka < kc + kn; ka = kb) {
-                        int64_t j = ka / g, gend = imin((j + 1) * g, K);
-                        kb = imin(gend, kc + kn);
-                        int first = ka == j * g, last = kb == gend;
-                        if (mr == MR)
-                            micro_6(wb + (ka - kc) * PEQA_NR, kb - ka, xm + ka, ldx, pb + mi * PEQA_NR,
-                                    first, last, st + j * PEQA_NR, yb + mi * PEQA_NR);
-                        else
-                            micro_tail(mr, wb + (ka - kc) * PEQA_NR, kb - ka, xm + ka, ldx,
-                                       pb + mi * PEQA_NR, first, last, st + j * PEQA_NR, yb + mi * PEQA_NR);
-                    }
-                }
+    float wf[PANEL_KC * 32] ALIGN32;
+    float pbuf[FG_MC * 32] ALIGN32, yb[FG_MC * 32] ALIGN32, s32[32] ALIGN32;
+    const int64_t G = w->ng, tend = (n1 + PEQA_NR - 1) / PEQA_NR;
+    for (int64_t ms = m0; ms < m1; ms += FG_MC) {
+        const int64_t me = min64(ms + FG_MC, m1);
+        for (int64_t t = n0 / PEQA_NR; t < tend; t += 2) {
+            const int pair = t + 1 < tend;
+            const int64_t nt = t * PEQA_NR;
+            memset(yb, 0, (size_t)(me - ms) * 32 * sizeof(float));
+            for (int64_t j = 0; j < G; j++) {
+                const float *st = w->s + (size_t)(t * G + j) * PEQA_NR;
+                memcpy(s32, st, 16 * sizeof(float));
+                if (pair)
+                    memcpy(s32 + 16, st + G * PEQA_NR, 16 * sizeof(float));
+                else
+                    memset(s32 + 16, 0, 16 * sizeof(float));
+                pair_group(FMA_SCALE, bits, w, t, pair, j, ms, me, x, ldx, wf, pbuf, s32, yb);
             }
-            for (int64_t i = 0; i < mc; i++)
-                store_rows16(y + (mb + i) * ldy + t * PEQA_NR, n1 - t * PEQA_NR,
-                             _mm256_load_ps(yb + i * PEQA_NR), _mm256_load_ps(yb + i * PEQA_NR + 8));
+            for (int64_t i = 0; i < me - ms; i++) {
+                float *yr = y + (ms + i) * ldy + nt;
+                store_rows16(yr, n1 - nt, _mm256_load_ps(yb + 32 * i), _mm256_load_ps(yb + 32 * i + 8));
+                if (pair)
+                    store_rows16(yr + 16, n1 - nt - 16, _mm256_load_ps(yb + 32 * i + 16), _mm256_load_ps(yb + 32 * i + 24));
+            }
         }
     }
 }
@@ -528,11 +451,11 @@ static void gemm_impl(const peqa_qw *w, int64_t m0, int64_t m1, int64_t n0, int6
     {                                                                                             \
         gemv_impl(w, B, m0, m1, n0, n1, x, ldx, y, ldy);                                          \
     }                                                                                             \
-    static void peqa_fwd_gemm_q##B##_6x16__avx2(const peqa_qw *w, int64_t m0, int64_t m1,        \
+    static void peqa_fwd_gemm_q##B##_3x32__avx2(const peqa_qw *w, int64_t m0, int64_t m1,        \
                                                 int64_t n0, int64_t n1, const float *x,           \
                                                 int64_t ldx, float *y, int64_t ldy)               \
     {                                                                                             \
-        gemm_impl(w, m0, m1, n0, n1, x, ldx, y, ldy);                                             \
+        gemm_tmpl(B, w, m0, m1, n0, n1, x, ldx, y, ldy);                                          \
     }
 
 PEQA_QGEMM_AVX2_BITS(2)
@@ -549,8 +472,8 @@ PEQA_QGEMM_AVX2_BITS(8)
         (k)->dequant_name[b_] = "peqa_dequant_q" #B "_16x32__avx2";                               \
         (k)->fwd_gemv[b_] = peqa_fwd_gemv_q##B##_1x16__avx2;                                      \
         (k)->fwd_gemv_name[b_] = "peqa_fwd_gemv_q" #B "_1x16__avx2";                              \
-        (k)->fwd_gemm[b_] = peqa_fwd_gemm_q##B##_6x16__avx2;                                      \
-        (k)->fwd_gemm_name[b_] = "peqa_fwd_gemm_q" #B "_6x16__avx2";                              \
+        (k)->fwd_gemm[b_] = peqa_fwd_gemm_q##B##_3x32__avx2;                                      \
+        (k)->fwd_gemm_name[b_] = "peqa_fwd_gemm_q" #B "_3x32__avx2";                              \
     } while (0)
 
 void peqa_init_qgemm__avx2(peqa_kernels *k, unsigned features)

@@ -28,7 +28,8 @@
  * Tails, in one place: decoders always decode whole cells (padding codes are 0, padded rows have
  * s = z = 0, all finite), loops that consume decoded values are bounded by K, and stores are
  * masked to rows < N. fwd_gemv decodes full k-blocks in registers and sends a last partial
- * k-block through cell_sub_z (the same column decoder, stored), like every k-block of fwd_gemm.
+ * k-block through cell_sub_z (the same column decoder, stored); fwd_gemm decodes whole cells into
+ * its panel (avx512_panel.h: shift, mask, vcvtdq2ps, vsubps, the same bits).
  */
 #include "x86_isa.h"
 #if !defined(PEQA_X86_AVX512)

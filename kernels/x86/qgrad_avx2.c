@@ -9,8 +9,9 @@
  * reference's index order. Results are therefore bit-identical to the reference for every shape
  * and every range the driver passes (src/linear.c), whatever the thread count.
  *
- * The FMA engine (fma_rows_x32) is shared by gscale and ginput: both are "up to 3 rows of a
- * broadcast operand A times a 32-lane operand B, accumulated over a sequential index", with
+ * The FMA engine (fma_rows_x32, avx2_panel.h) is shared by gscale, ginput and the forward GEMM:
+ * all are "up to 3 rows of a broadcast operand A times a 32-lane operand B, accumulated over a
+ * sequential index", with
  *     gscale:  A = X rows m (index k of a group),   B = (float)q - z    (32 rows n in lanes)
  *     ginput:  A = dY rows m (index n),             B = Ŵ = s (q - z)   (32 columns k in lanes)
  * B is decoded from the packed codes into a small L1 scratch once per panel of rows of A and
@@ -24,27 +25,25 @@
 #include <immintrin.h>
 #include <stdint.h>
 #include "../peqa_kernels.h"
+#include "avx2_panel.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 /* Blocking (values measured on Zen 3; they change no bit, only speed). Stack per call: gscale
  * 2 x 18 + 16 KB, ginput 18 + 16 KB.
  * gscale: panels of GS_MC rows of X (dY of the panel's tile pair, dyt, GS_MC x 32 floats); one
- *   decoded column chunk of (q - z) of a tile pair is GS_KC x 32 floats (16 KB, L1); P of a panel
- *   is parked in pbuf (GS_MC x 32 floats) between the chunks of a group longer than GS_KC.
+ *   decoded column chunk of (q - z) of a tile pair is PANEL_KC x 32 floats (16 KB, L1); P of a
+ *   panel is parked in pbuf (GS_MC x 32 floats) between the chunks of a group longer than that.
  * ginput: panels of GI_MC rows of dY; one decoded chunk of Ŵ is GI_NC x 32 floats (16 KB, L1;
  *   GI_NC is a multiple of 16, so chunks are whole tiles). */
 #define GS_MC 144
-#define GS_KC 128
 #define GI_MC 144
 #define GI_NC 128
 /* gzero: XS table of GZ_MZ rows x GZ_JZ groups (16 KB). */
 #define GZ_MZ 128
 #define GZ_JZ 32
 
-_Static_assert(GS_KC % PEQA_KB == 0 && GI_NC % PEQA_NR == 0 && GS_MC % 3 == 0 && GI_MC % 3 == 0, "chunk sizes");
-
-static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+_Static_assert(GI_NC % PEQA_NR == 0 && GS_MC % PANEL_MR == 0 && GI_MC % PANEL_MR == 0, "chunk sizes");
 
 /* Lanes l < n (n clamped to 0..8) all-ones: the mask for maskload/maskstore of a row tail. */
 static inline __m256i lane_mask(int64_t n)
@@ -74,110 +73,8 @@ static inline void store16(float *p, int64_t valid, __m256 lo, __m256 hi)
     }
 }
 
-/* ---- the FMA engine ----------------------------------------------------------------------
- * For rows i < mr (mr <= 3), lanes l < 32 (c[4 i + q] = lanes 8 q .. 8 q + 7 of row i):
- *     c[i][l] = cin ? cin[i][l] : 0
- *     for kk = 0 .. kc-1 ascending:   c[i][l] = fma(a[i * lda + kk], b[kk * ldb + l], c[i][l])
- *     cout[i][l] = c[i][l]
- * Each lane is one sequential fma chain over kk, exactly the reference's inner loop.
- * Register plan (mr = 3): 12 accumulators + 3 broadcasts + 1 B vector = 16 ymm. Twelve
- * independent chains cover the FMA latency (4 cycles) times the two FMA pipes; per kk 4 aligned
- * B loads and 3 broadcast loads feed 12 FMAs, i.e. one broadcast per 4 FMAs (a 6 x 16 shape
- * needs one per 2, which on Zen 3 measured a few % slower here, and reads its A rows twice per
- * 32 lanes). mr is a compile-time constant in every instantiation (see fma_rows32), so the
- * `mr > i` tests vanish and the accumulators stay in registers; only rows < mr of cin / cout
- * are touched (cin may equal cout). */
-ALWAYS_INLINE void fma_rows_x32(const int mr, const float *a, int64_t lda, const float *b, int64_t ldb,
-                                int64_t kc, const __m256 *cin, __m256 *cout)
-{
-    const float *a0 = a, *a1 = a + (mr > 1 ? lda : 0), *a2 = a + (mr > 2 ? 2 * lda : 0);
-    const __m256 zero = _mm256_setzero_ps();
-    __m256 c00 = cin ? cin[0] : zero, c01 = cin ? cin[1] : zero, c02 = cin ? cin[2] : zero, c03 = cin ? cin[3] : zero;
-    __m256 c10 = mr > 1 && cin ? cin[4] : zero, c11 = mr > 1 && cin ? cin[5] : zero;
-    __m256 c12 = mr > 1 && cin ? cin[6] : zero, c13 = mr > 1 && cin ? cin[7] : zero;
-    __m256 c20 = mr > 2 && cin ? cin[8] : zero, c21 = mr > 2 && cin ? cin[9] : zero;
-    __m256 c22 = mr > 2 && cin ? cin[10] : zero, c23 = mr > 2 && cin ? cin[11] : zero;
-    for (int64_t kk = 0; kk < kc; kk++, b += ldb) {
-        const __m256 t0 = _mm256_broadcast_ss(a0 + kk);
-        const __m256 t1 = mr > 1 ? _mm256_broadcast_ss(a1 + kk) : zero;
-        const __m256 t2 = mr > 2 ? _mm256_broadcast_ss(a2 + kk) : zero;
-        __m256 bb = _mm256_load_ps(b);
-        c00 = _mm256_fmadd_ps(t0, bb, c00);
-        if (mr > 1) c10 = _mm256_fmadd_ps(t1, bb, c10);
-        if (mr > 2) c20 = _mm256_fmadd_ps(t2, bb, c20);
-        bb = _mm256_load_ps(b + 8);
-        c01 = _mm256_fmadd_ps(t0, bb, c01);
-        if (mr > 1) c11 = _mm256_fmadd_ps(t1, bb, c11);
-        if (mr > 2) c21 = _mm256_fmadd_ps(t2, bb, c21);
-        bb = _mm256_load_ps(b + 16);
-        c02 = _mm256_fmadd_ps(t0, bb, c02);
-        if (mr > 1) c12 = _mm256_fmadd_ps(t1, bb, c12);
-        if (mr > 2) c22 = _mm256_fmadd_ps(t2, bb, c22);
-        bb = _mm256_load_ps(b + 24);
-        c03 = _mm256_fmadd_ps(t0, bb, c03);
-        if (mr > 1) c13 = _mm256_fmadd_ps(t1, bb, c13);
-        if (mr > 2) c23 = _mm256_fmadd_ps(t2, bb, c23);
-    }
-    cout[0] = c00, cout[1] = c01, cout[2] = c02, cout[3] = c03;
-    if (mr > 1) cout[4] = c10, cout[5] = c11, cout[6] = c12, cout[7] = c13;
-    if (mr > 2) cout[8] = c20, cout[9] = c21, cout[10] = c22, cout[11] = c23;
-}
-
-static void fma_rows32(int mr, const float *a, int64_t lda, const float *b, int64_t ldb, int64_t kc,
-                       const __m256 *cin, __m256 *cout)
-{
-    switch (mr) {
-    case 1: fma_rows_x32(1, a, lda, b, ldb, kc, cin, cout); break;
-    case 2: fma_rows_x32(2, a, lda, b, ldb, kc, cin, cout); break;
-    default: fma_rows_x32(3, a, lda, b, ldb, kc, cin, cout); break;
-    }
-}
-
 /* ---- decoding the packed codes (layout: kernels/peqa_kernels.h) ---------------------------
- * Column form (gscale): the 16 rows of a tile in lanes. A cell is b word vectors of 16 rows, so
- * column kk of the cell is, per row lane, a constant shift and mask of one word vector:
- *     p-bit plane, per = 32 / p columns per word:  word kk / per, t = kk % per,
- *                                                  shift 8 (t % 4) + p (t / 4)
- *     3-bit: low 2 bits from words 0/1 (as p = 2), high bit from word 2: shift 8 (kk % 4) + kk / 4
- * out[kk * ldo + r] = (float)q[16 t + r, 32 c + kk] - z[r]   (cvt exact, then one subtraction,
- * exactly the reference's `(float)q - z`). All 32 columns are written; columns past K hold the
- * padding codes and are never read. Fully unrolled: every shift is an immediate. */
-ALWAYS_INLINE void decode_cols(const int bits, const uint32_t *cell, __m256 z0, __m256 z1, float *out, const int ldo)
-{
-    if (bits == 3) {
-        /* q = low | high << 2; the high bit sits at bit sh of word 2 and is moved straight to
-         * bit 2 by one shift (right by sh - 2, or left by 2 - sh for the two columns with sh < 2)
-         * and isolated with the mask 4 */
-        const __m256i m3 = _mm256_set1_epi32(3), m4 = _mm256_set1_epi32(4);
-        const __m256i h0 = _mm256_loadu_si256((const __m256i *)(cell + 32)),
-                      h1 = _mm256_loadu_si256((const __m256i *)(cell + 40));
-#pragma GCC unroll 32
-        for (int kk = 0; kk < 32; kk++) {
-            const uint32_t *lw = cell + (kk / 16) * 16;
-            const int t = kk % 16, sl = 8 * (t % 4) + 2 * (t / 4), sh = 8 * (kk % 4) + kk / 4;
-            __m256i l0 = _mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256((const __m256i *)lw), sl), m3);
-            __m256i l1 = _mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256((const __m256i *)(lw + 8)), sl), m3);
-            const __m256i e0 = sh >= 2 ? _mm256_srli_epi32(h0, sh - 2) : _mm256_slli_epi32(h0, 2 - sh);
-            const __m256i e1 = sh >= 2 ? _mm256_srli_epi32(h1, sh - 2) : _mm256_slli_epi32(h1, 2 - sh);
-            l0 = _mm256_or_si256(l0, _mm256_and_si256(e0, m4));
-            l1 = _mm256_or_si256(l1, _mm256_and_si256(e1, m4));
-            _mm256_store_ps(out + kk * ldo, _mm256_sub_ps(_mm256_cvtepi32_ps(l0), z0));
-            _mm256_store_ps(out + kk * ldo + 8, _mm256_sub_ps(_mm256_cvtepi32_ps(l1), z1));
-        }
-    } else {
-        const int per = 32 / bits;
-        const __m256i mask = _mm256_set1_epi32((1 << bits) - 1);
-#pragma GCC unroll 32
-        for (int kk = 0; kk < 32; kk++) {
-            const uint32_t *wp = cell + (kk / per) * 16;
-            const int t = kk % per, sh = 8 * (t % 4) + bits * (t / 4);
-            __m256i q0 = _mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256((const __m256i *)wp), sh), mask);
-            __m256i q1 = _mm256_and_si256(_mm256_srli_epi32(_mm256_loadu_si256((const __m256i *)(wp + 8)), sh), mask);
-            _mm256_store_ps(out + kk * ldo, _mm256_sub_ps(_mm256_cvtepi32_ps(q0), z0));
-            _mm256_store_ps(out + kk * ldo + 8, _mm256_sub_ps(_mm256_cvtepi32_ps(q1), z1));
-        }
-    }
-}
+ * Column form (gscale): decode_cols() of avx2_panel.h. */
 
 /* Row form (ginput): the 32 columns of one row r of a cell in 4 octets of 8 lanes. Lane l of an
  * octet is byte l % 4, field l / 4 of its word, so its shift is 8 (l % 4) + p (l / 4) + off. */
@@ -230,14 +127,14 @@ ALWAYS_INLINE void decode_row(const int bits, const uint32_t *cell, int r, float
  *     copy dY[panel, 32 rows of the pair] to dyt[m][32] (zeros past N)
  *     group j:  ds (32 lanes) = 0 for the first panel, else the partial ds of the previous panel
  *               (carried in ds[n * G + j] itself)
- *       column chunk of <= GS_KC columns of the group:
+ *       column chunk of <= PANEL_KC columns of the group (pair_group, avx2_panel.h):
  *         decode (q - z) of both tiles into wf[kk][32] (lanes 16..31 = 0 if t + 1 >= ntiles)
  *         block of 3 rows m:  P[m, 32 rows] = fma chain over the chunk's k (the forward's exact
  *           sequence: p = fma(x[m, k], (float)q - z, p), k ascending); after the group's last
  *           chunk ds = fma(dY[m, 32 rows], P[m], ds) for m ascending, otherwise P is parked in
  *           pbuf (a store and reload keep its bits)
  *       store ds to ds[n * G + j] (valid rows only)
- * This is the forward's blocking (a panel of X read in place, once per tile pair; one decode
+ * This is the forward's loop nest (a panel of X read in place, once per tile pair; one decode
  * of a chunk shared by GS_MC / 3 register blocks of 12 FMAs per column) with the group epilogue
  * replaced by the fold. dyt exists because dY[m, tile] would otherwise be read once per group
  * from rows that are often a multiple of 4 KB apart (all in one cache set). */
@@ -245,11 +142,10 @@ ALWAYS_INLINE void gscale_tmpl(const int bits, const peqa_qw *w, int64_t m, int6
                                const float *x, int64_t ldx, const float *dy, int64_t lddy, float *ds)
 {
     _Alignas(32) float dyt[GS_MC * 32];
-    _Alignas(32) float wf[GS_KC * 32];
+    _Alignas(32) float wf[PANEL_KC * 32];
     _Alignas(32) float pbuf[GS_MC * 32];
     _Alignas(32) float dsl[32];
     const int64_t G = w->ng, tend = (n1 + PEQA_NR - 1) / PEQA_NR;
-    const __m256 zero = _mm256_setzero_ps();
     for (int64_t ms = 0; ms < m; ms += GS_MC) {
         const int64_t me = min64(ms + GS_MC, m);
         for (int64_t t = n0 / PEQA_NR; t < tend; t += 2) {
@@ -263,37 +159,8 @@ ALWAYS_INLINE void gscale_tmpl(const int bits, const peqa_qw *w, int64_t m, int6
                 _mm256_store_ps(dyt + i * 32 + 16, d2), _mm256_store_ps(dyt + i * 32 + 24, d3);
             }
             for (int64_t j = 0; j < G; j++) {
-                const int64_t kj0 = j * w->g, kj1 = min64(kj0 + w->g, w->k);
-                const int64_t nchunk = (kj1 - kj0 + GS_KC - 1) / GS_KC;
-                const float *za = w->z + (size_t)(t * G + j) * PEQA_NR, *zb = za + G * PEQA_NR;
                 for (int64_t r = 0; r < 32; r++) dsl[r] = ms > 0 && r < rows ? ds[(nt + r) * G + j] : 0.0f;
-                __m256 dsv[4] = {_mm256_load_ps(dsl), _mm256_load_ps(dsl + 8), _mm256_load_ps(dsl + 16),
-                                 _mm256_load_ps(dsl + 24)};
-                for (int64_t ci = 0; ci < nchunk; ci++) {
-                    const int64_t kc0 = kj0 + ci * GS_KC, kc1 = min64(kc0 + GS_KC, kj1);
-                    for (int64_t c = kc0 / PEQA_KB; c * PEQA_KB < kc1; c++) {
-                        float *o = wf + (c * PEQA_KB - kc0) * 32;
-                        decode_cols(bits, peqa_cell(w, t, c), _mm256_loadu_ps(za), _mm256_loadu_ps(za + 8), o, 32);
-                        if (pair)
-                            decode_cols(bits, peqa_cell(w, t + 1, c), _mm256_loadu_ps(zb), _mm256_loadu_ps(zb + 8), o + 16, 32);
-                        else
-                            for (int kk = 0; kk < PEQA_KB; kk++)
-                                _mm256_store_ps(o + kk * 32 + 16, zero), _mm256_store_ps(o + kk * 32 + 24, zero);
-                    }
-                    for (int64_t mb = ms; mb < me; mb += 3) {
-                        const int mr = (int)min64(3, me - mb);
-                        __m256 *pb = (__m256 *)(pbuf + (mb - ms) * 32), acc[12];
-                        if (ci + 1 < nchunk) { /* park P in pbuf */
-                            fma_rows32(mr, x + mb * ldx + kc0, ldx, wf, 32, kc1 - kc0, ci ? pb : NULL, pb);
-                            continue;
-                        }
-                        fma_rows32(mr, x + mb * ldx + kc0, ldx, wf, 32, kc1 - kc0, ci ? pb : NULL, acc);
-                        for (int i = 0; i < mr; i++) /* m ascending */
-                            for (int q = 0; q < 4; q++)
-                                dsv[q] = _mm256_fmadd_ps(_mm256_load_ps(dyt + (mb - ms + i) * 32 + 8 * q), acc[4 * i + q], dsv[q]);
-                    }
-                }
-                for (int q = 0; q < 4; q++) _mm256_store_ps(dsl + 8 * q, dsv[q]);
+                pair_group(FMA_DOT, bits, w, t, pair, j, ms, me, x, ldx, wf, pbuf, dyt, dsl);
                 for (int64_t r = 0; r < rows; r++) ds[(nt + r) * G + j] = dsl[r];
             }
         }
@@ -442,10 +309,10 @@ ALWAYS_INLINE void ginput_tmpl(const int bits, const peqa_qw *w, int64_t m0, int
                     for (int r = 0; r < rows; r++)
                         decode_row(bits, cell, r, st[r], zt[r], wh + (t * PEQA_NR + r - nc0) * 32);
                 }
-                for (int64_t mb = ms; mb < me; mb += 3) {
-                    const int mr = (int)min64(3, me - mb);
+                for (int64_t mb = ms; mb < me; mb += PANEL_MR) {
                     float *xb = dxb + (mb - ms) * 32;
-                    fma_rows32(mr, dy + mb * lddy + nc0, lddy, wh, 32, nc1 - nc0, nc0 > 0 ? (const __m256 *)xb : NULL, (__m256 *)xb);
+                    fma_rows32(FMA_PARK, (int)min64(PANEL_MR, me - mb), dy + mb * lddy + nc0, lddy, wh, nc1 - nc0,
+                               nc0 > 0 ? xb : NULL, xb, NULL);
                 }
             }
             for (int64_t i = 0; i < me - ms; i++) {
