@@ -55,6 +55,11 @@ float bench_fma_loop__avx2(uint64_t iters);
 /* iters x 8 independent (vpmaddubsw, vpmaddwd, vpaddd) triples of 32 u8 x s8 products each. */
 int32_t bench_i8_loop__avx2(uint64_t iters);
 #define BENCH_I8_OPS_PER_ITER__AVX2 (8.0 * 32.0 * 2.0)
+/* The read loops prefetch each line this many bytes ahead: on Zen 5 a plain sequential read
+ * reached 15-20 % less than one with an 8 KB software prefetch, measured alternately in one
+ * process; the limit is the faster loop, the one the GEMV kernels are held to. (A prefetch past
+ * the buffer's end is harmless: prefetches never fault.) */
+#define BENCH_READ_PF 8192
 /* Sum of the 64-bit words of buf[0 .. words) (words a multiple of 16, buf 32-byte aligned). */
 uint64_t bench_read_loop__avx2(const uint64_t *buf, size_t words);
 /* ---- bench/peak_avx512.c (AVX-512 F), peak_avx512vnni.c, peak_avxvnni.c ---- */

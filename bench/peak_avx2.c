@@ -106,12 +106,15 @@ int32_t bench_i8_loop__avx2(uint64_t iters)
 
 /* DRAM read: 128 bytes (4 ymm loads) per iteration into 4 independent 64-bit-lane sums. The
  * adds are far cheaper than the loads, so the loop runs at the rate memory delivers lines. Plain
- * (temporal) loads, as the kernels use; the hardware prefetchers see one sequential stream. */
+ * (temporal) loads, as the kernels use, and like the GEMV kernels a software prefetch of each
+ * line BENCH_READ_PF bytes ahead (limits.h), on top of the hardware prefetchers. */
 uint64_t bench_read_loop__avx2(const uint64_t *buf, size_t words)
 {
     const __m256i *p = (const __m256i *)buf;
     __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
     for (size_t i = 0; i < words / 4; i += 4) {
+        _mm_prefetch((const char *)(p + i) + BENCH_READ_PF, _MM_HINT_T0);
+        _mm_prefetch((const char *)(p + i + 2) + BENCH_READ_PF, _MM_HINT_T0);
         s0 = _mm256_add_epi64(s0, _mm256_load_si256(p + i));
         s1 = _mm256_add_epi64(s1, _mm256_load_si256(p + i + 1));
         s2 = _mm256_add_epi64(s2, _mm256_load_si256(p + i + 2));

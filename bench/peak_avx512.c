@@ -26,12 +26,14 @@ float bench_fma_loop__avx512(uint64_t iters)
     return _mm512_reduce_add_ps(s);
 }
 
-/* DRAM read with 64-byte loads: 256 bytes (4 zmm) per iteration into 4 independent sums. */
+/* DRAM read with 64-byte loads: 256 bytes (4 zmm) per iteration into 4 independent sums, each
+ * line prefetched BENCH_READ_PF bytes ahead as the GEMV kernels do (limits.h). */
 uint64_t bench_read_loop__avx512(const uint64_t *buf, size_t words)
 {
     const __m512i *p = (const __m512i *)buf;
     __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
     for (size_t i = 0; i < words / 8; i += 4) {
+        for (int l = 0; l < 4; l++) _mm_prefetch((const char *)(p + i + l) + BENCH_READ_PF, _MM_HINT_T0);
         s0 = _mm512_add_epi64(s0, _mm512_load_si512(p + i));
         s1 = _mm512_add_epi64(s1, _mm512_load_si512(p + i + 1));
         s2 = _mm512_add_epi64(s2, _mm512_load_si512(p + i + 2));
