@@ -102,6 +102,19 @@ static inline float peqa_z_at(const peqa_qw *w, int64_t n, int64_t j)
     return w->z[((size_t)(n / PEQA_NR) * (size_t)w->ng + (size_t)j) * PEQA_NR + (size_t)(n % PEQA_NR)];
 }
 
+/* GEMV kernels stream three arrays per tile from DRAM (codes, s, z); the hardware prefetchers
+ * follow the codes but not all the side streams of several tiles, and a late z stalls the start
+ * of a group's chains. So at the start of group j they request z and s of group
+ * j + PEQA_SZ_AHEAD (the next tile's once past G: the tiled arrays are contiguous). Addresses
+ * are formed as integers because they may lie past the arrays; prefetches never fault. */
+#define PEQA_SZ_AHEAD 2
+static inline void peqa_prefetch_sz(const peqa_qw *w, int64_t t, int64_t j)
+{
+    const uintptr_t off = (uintptr_t)((t * w->ng + j + PEQA_SZ_AHEAD) * PEQA_NR) * sizeof(float);
+    __builtin_prefetch((const void *)((uintptr_t)w->z + off), 0, 3);
+    __builtin_prefetch((const void *)((uintptr_t)w->s + off), 0, 3);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Kernel slots. Row ranges [n0, n1) start at a multiple of 16 and end at a multiple of 16 or at
  * N; column ranges [k0, k1) start at a multiple of 32 and end at a multiple of 32 or at K. The

@@ -340,6 +340,8 @@ INLINE void gemv_tiles(const peqa_qw *w, int bits, int nt, int64_t t, int64_t n1
             z[u] = _mm256_loadu_ps(zt[u >> 1] + j * PEQA_NR + 8 * (u & 1));
             p[u] = _mm256_setzero_ps();
         }
+#pragma GCC unroll 4
+        for (int v = 0; v < nt; v++) peqa_prefetch_sz(w, t + v, j);
         int64_t k = ka;
         for (; k + PEQA_KB <= kb; k += PEQA_KB) {
             const uint32_t *cell[GT];

@@ -162,13 +162,11 @@ INLINE void dequant_impl(int bits, const peqa_qw *w, int64_t n0, int64_t n1, flo
  * temporaries + the mask / scale constants: about 20 of the 32 zmm, no spills. */
 #define GT 4
 /* The weights stream from DRAM once. Each tile's code stream is prefetched PF_DIST bytes ahead,
- * and z and s of group j + SZ_AHEAD as group j starts: with GT tiles the kernel reads 3 GT
- * streams (codes, s, z per tile), more than the hardware prefetchers follow, and a late z stalls
- * the start of every chain. Measured on Zen 5 (4096 x 4096, g = 128, A/B in one process):
+ * and z and s a few groups ahead as each group starts (peqa_prefetch_sz): with GT tiles the
+ * kernel reads 3 GT streams. Measured on Zen 5 (4096 x 4096, g = 128, A/B in one process):
  * no prefetch 0.85 ms, codes only 0.53 ms, codes + s/z 0.43-0.47 ms (4-bit); distances of 1-4 KB
  * and 2-4 groups measure alike. */
 #define PF_DIST 2048
-#define SZ_AHEAD 2
 
 /* p[v] += the 32 columns of one full cell of each of the nt tiles (cell[v]), ascending. */
 INLINE void gemv_cells(int nt, const uint32_t *const *cell, int bits, const float *xk, const __m512 *z, __m512 *p)
@@ -219,8 +217,7 @@ INLINE void gemv_tiles(const peqa_qw *w, int bits, int nt, int64_t t, int64_t n1
 #pragma GCC unroll 4
         for (int v = 0; v < nt; v++) {
             z[v] = _mm512_loadu_ps(zt[v] + j * PEQA_NR), p[v] = _mm512_setzero_ps();
-            _mm_prefetch((const char *)(zt[v] + (j + SZ_AHEAD) * PEQA_NR), _MM_HINT_T0);
-            _mm_prefetch((const char *)(st[v] + (j + SZ_AHEAD) * PEQA_NR), _MM_HINT_T0);
+            peqa_prefetch_sz(w, t + v, j);
         }
         int64_t k = ka;
         for (; k + PEQA_KB <= kb; k += PEQA_KB) {

@@ -219,9 +219,11 @@ ALWAYS_INLINE void i8_blocks(const int bits, const int mr, const peqa_qw *w, int
     for (int64_t b = b0; b < b1; b++, cell += (size_t)bits * PEQA_NR) {
         const int64_t kb = b * PEQA_KB;
         if (kb >= ge) j++, gs = ge, ge = min64(gs + g, K);
-        if (kb == gs)
+        if (kb == gs) {
 #pragma GCC unroll 8
             for (int i = 0; i < 2 * mr; i++) a[i] = _mm256_setzero_ps();
+            if (mr == 1) peqa_prefetch_sz(w, t, j);
+        }
         if (mr == 1) /* GEMV: weights stream once from DRAM; see I8_PF_BYTES */
 #pragma GCC unroll 8
             for (int l = 0; l < bits; l++) _mm_prefetch((const char *)cell + I8_PF_BYTES + 64 * l, _MM_HINT_T0);

@@ -116,10 +116,7 @@ ALWAYS_INLINE void i8_blocks(const int bits, const int mr, const peqa_qw *w, int
         if (kb == gs) {
 #pragma GCC unroll 8
             for (int i = 0; i < mr; i++) a[i] = _mm512_setzero_ps();
-            if (mr == 1) {
-                _mm_prefetch((const char *)(w->z + (size_t)(t * G + j + 2) * PEQA_NR), _MM_HINT_T0);
-                _mm_prefetch((const char *)(w->s + (size_t)(t * G + j + 2) * PEQA_NR), _MM_HINT_T0);
-            }
+            if (mr == 1) peqa_prefetch_sz(w, t, j);
         }
         const int8_t *xp[MRB];
 #pragma GCC unroll 8
