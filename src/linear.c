@@ -168,10 +168,11 @@ peqa_status peqa_linear_forward_i8(peqa_ctx *ctx, const peqa_qtensor *w, int64_t
         return st;
     int b = peqa_bits_index(w->w.bits);
     fwd_job j = {.w = &w->w, .i8 = m == 1 ? ctx->k->fwd_i8_gemv[b] : ctx->k->fwd_i8_gemm[b],
-                 .xq = xq, .ldx = ldq, .xs = xs, .ldxs = ldxs, .y = y, .ldy = ldy, .unit_rows = PEQA_NR};
-    /* The int8 kernels prepare per-row block sums of X once per call (O(M K / 32)), so a
-     * GEMM task keeps at least 16 tiles; a GEMV's preparation is one row. */
-    j.sp = make_split(ctx, m, w->w.ntiles, macs(m, w->w.n, w->w.k), m > 1 ? 16 : 1);
+                 .xq = xq, .ldx = ldq, .xs = xs, .ldxs = ldxs, .y = y, .ldy = ldy, .unit_rows = 2 * PEQA_NR};
+    /* Tasks own tile pairs (the AVX-512 VNNI kernels run two tiles side by side, GEMV and GEMM).
+     * The int8 kernels prepare per-row block sums of X once per call (O(M K / 32)), so a GEMM
+     * task keeps at least 8 pairs; a GEMV's preparation is one row. */
+    j.sp = make_split(ctx, m, (w->w.n + j.unit_rows - 1) / j.unit_rows, macs(m, w->w.n, w->w.k), m > 1 ? 8 : 1);
     peqa__pool_run(ctx->pool, j.sp.nr * j.sp.nu, fwd_task, &j);
     return PEQA_OK;
 }
