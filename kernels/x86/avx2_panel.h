@@ -1,10 +1,9 @@
 #ifndef PEQA_AVX2_PANEL_H
 #define PEQA_AVX2_PANEL_H
-/* The FMA engine and the tile-pair P panel of the AVX2 kernel files: fwd_gemm (qgemm_avx2.c),
- * gscale and ginput (qgrad_avx2.c). The AVX2 twin of avx512_panel.h (read that file's comment
- * for why the forward and the scale gradient share one panel routine): 32 lanes in four ymm,
- * 3-row register blocks. Included after <immintrin.h> and peqa_kernels.h by files built with
- * -mavx2 -mfma. */
+/* The AVX2 pieces of the tile-pair P panel (panel_impl.h, which this header includes at its
+ * end): the FMA engine with its three epilogues and the column decode, 32 lanes in four ymm and
+ * 3-row register blocks. Users: fwd_gemm (qgemm_avx2.c), gscale and ginput (qgrad_avx2.c).
+ * Included after <immintrin.h> and peqa_kernels.h by files built with -mavx2 -mfma. */
 
 #define PANEL_INLINE static inline __attribute__((always_inline))
 
@@ -13,8 +12,6 @@
 /* Columns of a group decoded at a time (a chunk): 128 x 32 floats = 16 KB of L1. */
 #define PANEL_KC 128
 _Static_assert(PANEL_KC % PEQA_KB == 0, "a chunk is whole k-blocks");
-
-static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* ---- the FMA engine ------------------------------------------------------------------------
  * For rows i < mr (mr <= 3), lanes l < 32 (b: kc rows of 32 floats, 32-byte aligned; cin and
@@ -152,45 +149,19 @@ PANEL_INLINE void decode_cols(const int bits, const uint32_t *cell, __m256 z0, _
     }
 }
 
-/* ---- P of one group for a tile pair ----------------------------------------------------------
- * As in avx512_panel.h: tiles t and t + 1 (pair = 0: t alone, lanes 16..31 compute zeros that
- * are never stored), group j, rows [ms, me) of X; chunks of <= PANEL_KC columns decoded into
- * wf[kk][32]; P parked in pbuf[(m - ms)][32] between the chunks of a long group; after the
- * group's last chunk the mode's epilogue with
- *     FMA_SCALE  e = the pair's s[., j] (32 floats), out = yb, row m at out + 32 (m - ms)
- *     FMA_DOT    e = dY of the pair, row m at e + 32 (m - ms), out = ds (32 floats) */
-PANEL_INLINE void pair_group(const int mode, const int bits, const peqa_qw *w, int64_t t, int pair, int64_t j,
-                             int64_t ms, int64_t me, const float *x, int64_t ldx, float *wf, float *pbuf,
-                             const float *e, float *out)
+/* The panel's decode (panel_impl.h): one cell of each tile of the pair, lanes 16..31 zero when
+ * there is no second tile. */
+PANEL_INLINE void panel_decode(const int bits, const uint32_t *c0, const uint32_t *c1, const float *z0,
+                               const float *z1, float *out)
 {
-    const int64_t G = w->ng, kj0 = j * w->g, kj1 = min64(kj0 + w->g, w->k);
-    const int64_t nchunk = (kj1 - kj0 + PANEL_KC - 1) / PANEL_KC;
-    const float *za = w->z + (size_t)(t * G + j) * PEQA_NR, *zb = za + G * PEQA_NR;
-    const __m256 zero = _mm256_setzero_ps();
-    for (int64_t ci = 0; ci < nchunk; ci++) {
-        const int64_t kc0 = kj0 + ci * PANEL_KC, kc1 = min64(kc0 + PANEL_KC, kj1);
-        for (int64_t c = kc0 / PEQA_KB; c * PEQA_KB < kc1; c++) {
-            float *o = wf + (c * PEQA_KB - kc0) * 32;
-            decode_cols(bits, peqa_cell(w, t, c), _mm256_loadu_ps(za), _mm256_loadu_ps(za + 8), o, 32);
-            if (pair)
-                decode_cols(bits, peqa_cell(w, t + 1, c), _mm256_loadu_ps(zb), _mm256_loadu_ps(zb + 8), o + 16, 32);
-            else
-                for (int kk = 0; kk < PEQA_KB; kk++)
-                    _mm256_store_ps(o + kk * 32 + 16, zero), _mm256_store_ps(o + kk * 32 + 24, zero);
-        }
-        const int last = ci + 1 == nchunk;
-        for (int64_t mb = ms; mb < me; mb += PANEL_MR) {
-            const int mr = (int)min64(PANEL_MR, me - mb);
-            float *pb = pbuf + (mb - ms) * 32;
-            const float *a = x + mb * ldx + kc0, *cin = ci ? pb : NULL;
-            if (!last)
-                fma_rows32(FMA_PARK, mr, a, ldx, wf, kc1 - kc0, cin, pb, NULL);
-            else if (mode == FMA_SCALE)
-                fma_rows32(FMA_SCALE, mr, a, ldx, wf, kc1 - kc0, cin, out + (mb - ms) * 32, e);
-            else
-                fma_rows32(FMA_DOT, mr, a, ldx, wf, kc1 - kc0, cin, out, e + (mb - ms) * 32);
-        }
-    }
+    decode_cols(bits, c0, _mm256_loadu_ps(z0), _mm256_loadu_ps(z0 + 8), out, 32);
+    if (c1)
+        decode_cols(bits, c1, _mm256_loadu_ps(z1), _mm256_loadu_ps(z1 + 8), out + 16, 32);
+    else
+        for (int kk = 0; kk < PEQA_KB; kk++)
+            _mm256_store_ps(out + kk * 32 + 16, _mm256_setzero_ps()), _mm256_store_ps(out + kk * 32 + 24, _mm256_setzero_ps());
 }
+
+#include "panel_impl.h"
 
 #endif

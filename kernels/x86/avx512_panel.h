@@ -1,15 +1,9 @@
 #ifndef PEQA_AVX512_PANEL_H
 #define PEQA_AVX512_PANEL_H
-/* The FMA engine and the tile-pair P panel of the AVX-512 kernel files: fwd_gemm
+/* The AVX-512 pieces of the tile-pair P panel (panel_impl.h, which this header includes at its
+ * end): the FMA engine with its three epilogues and the column decode. Users: fwd_gemm
  * (qgemm_avx512.c), gscale and ginput (qgrad_avx512.c). Included after x86_isa.h and
  * peqa_kernels.h.
- *
- * Both the forward and the scale gradient are built on the same partial sums (SPEC §4)
- *     P[m, n, j] = Σ_{k in group j, ascending} x[m, k] · ((float)q[n, k] − z[n, j])
- * computed as the reference's sequential chain p = fma(x, (float)q − z, p) from p = 0; they
- * differ only in what consumes P: the forward y = fma(s[n, j], P, y) (j ascending), the scale
- * gradient ds = fma(dY[m, n], P, ds) (m ascending). One panel routine (pair_group) therefore
- * serves both, and the consumer is a compile-time mode of the engine's epilogue.
  *
  * Lane layout: 32 lanes in two zmm = the 32 rows n of a tile pair t, t + 1 (gscale, fwd_gemm) or
  * 32 columns k of a k-block (ginput). Every lane is one output's own chain; no reduction ever
@@ -22,8 +16,6 @@
 /* Columns of a group decoded at a time (a chunk): 128 x 32 floats = 16 KB of L1. */
 #define PANEL_KC 128
 _Static_assert(PANEL_KC % PEQA_KB == 0, "a chunk is whole k-blocks");
-
-static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* Lanes l < n set (n clamped to 0 .. 16): the rows of a tile that exist, or a column tail. */
 static inline __mmask16 lanes(int64_t n)
@@ -136,46 +128,18 @@ PANEL_INLINE void decode_cols(const int bits, const uint32_t *cell, __m512 z, fl
     }
 }
 
-/* ---- P of one group for a tile pair ----------------------------------------------------------
- * Tiles t and t + 1 (pair = 0: t alone, lanes 16..31 compute zeros that are never stored), group
- * j, rows [ms, me) of X:
- *   for each chunk of <= PANEL_KC columns of the group:
- *     decode both tiles' cells into wf[kk][32] (PANEL_KC x 32 floats)
- *     for each block of PANEL_MR rows: the chains over the chunk, parked in pbuf[(m - ms)][32]
- *       between chunks; after the group's last chunk the mode's epilogue with
- *         FMA_SCALE  e = the pair's s[., j] (32 floats), out = yb, row m at out + 32 (m - ms)
- *         FMA_DOT    e = dY of the pair, row m at e + 32 (m - ms), out = ds (32 floats)
- * Stack of the caller: wf 16 KB, pbuf 32 (me − ms) floats. */
-PANEL_INLINE void pair_group(const int mode, const int bits, const peqa_qw *w, int64_t t, int pair, int64_t j,
-                             int64_t ms, int64_t me, const float *x, int64_t ldx, float *wf, float *pbuf,
-                             const float *e, float *out)
+/* The panel's decode (panel_impl.h): one cell of each tile of the pair, lanes 16..31 zero when
+ * there is no second tile. */
+PANEL_INLINE void panel_decode(const int bits, const uint32_t *c0, const uint32_t *c1, const float *z0,
+                               const float *z1, float *out)
 {
-    const int64_t G = w->ng, kj0 = j * w->g, kj1 = min64(kj0 + w->g, w->k);
-    const int64_t nchunk = (kj1 - kj0 + PANEL_KC - 1) / PANEL_KC;
-    const float *za = w->z + (size_t)(t * G + j) * PEQA_NR, *zb = za + G * PEQA_NR;
-    for (int64_t ci = 0; ci < nchunk; ci++) {
-        const int64_t kc0 = kj0 + ci * PANEL_KC, kc1 = min64(kc0 + PANEL_KC, kj1);
-        for (int64_t c = kc0 / PEQA_KB; c * PEQA_KB < kc1; c++) {
-            float *o = wf + (c * PEQA_KB - kc0) * 32;
-            decode_cols(bits, peqa_cell(w, t, c), _mm512_loadu_ps(za), o, 32);
-            if (pair)
-                decode_cols(bits, peqa_cell(w, t + 1, c), _mm512_loadu_ps(zb), o + 16, 32);
-            else
-                for (int kk = 0; kk < PEQA_KB; kk++) _mm512_store_ps(o + kk * 32 + 16, _mm512_setzero_ps());
-        }
-        const int last = ci + 1 == nchunk;
-        for (int64_t mb = ms; mb < me; mb += PANEL_MR) {
-            const int mr = (int)min64(PANEL_MR, me - mb);
-            float *pb = pbuf + (mb - ms) * 32;
-            const float *a = x + mb * ldx + kc0, *cin = ci ? pb : NULL;
-            if (!last)
-                fma_rows32(FMA_PARK, mr, a, ldx, wf, kc1 - kc0, cin, pb, NULL);
-            else if (mode == FMA_SCALE)
-                fma_rows32(FMA_SCALE, mr, a, ldx, wf, kc1 - kc0, cin, out + (mb - ms) * 32, e);
-            else
-                fma_rows32(FMA_DOT, mr, a, ldx, wf, kc1 - kc0, cin, out, e + (mb - ms) * 32);
-        }
-    }
+    decode_cols(bits, c0, _mm512_loadu_ps(z0), out, 32);
+    if (c1)
+        decode_cols(bits, c1, _mm512_loadu_ps(z1), out + 16, 32);
+    else
+        for (int kk = 0; kk < PEQA_KB; kk++) _mm512_store_ps(out + kk * 32 + 16, _mm512_setzero_ps());
 }
+
+#include "panel_impl.h"
 
 #endif

@@ -387,52 +387,11 @@ INLINE void gemv_impl(const peqa_qw *w, int bits, int64_t m0, int64_t m1, int64_
 }
 
 /* ---- fwd_gemm: M > 1 ---------------------------------------------------------------------
- * The scale gradient's loop nest (qgrad_avx2.c) with the forward's epilogue, both built on the
- * tile-pair P panel of avx2_panel.h. Per task [m0, m1) x [n0, n1):
- *     for each panel of FG_MC rows of X:
- *       for each tile pair t, t + 1 (32 rows n; the last tile of an odd range alone):
- *         yb[m][32] = 0
- *         for each group j ascending: P of the group chunk by chunk (decoded (float)q − z of
- *           both tiles in an L1 panel, 3 x 32 register blocks), then yb = fma(s[., j], P, yb)
- *         write yb (rows < N only)
- * (float)q − z is one rounding however it is staged, and each lane runs the reference's chains
- * in its order; yb starts at +0 like the reference's y, so the first group's fma(s, p, 0) is
- * the same operation. The 3 x 32 block needs one broadcast of x per 4 FMAs where the former
- * 6 x 16 block of one tile needed one per 2 (measured on Zen 5: 97 -> 104 GFLOP/s at
- * 4096 x 4096 x 512, 4-bit, g = 128). Stack: wf 16 KB + pb 18 KB + yb 18 KB. */
-#define FG_MC 144
-_Static_assert(FG_MC % PANEL_MR == 0, "panel height");
-
-INLINE void gemm_tmpl(const int bits, const peqa_qw *w, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
-                      const float *x, int64_t ldx, float *y, int64_t ldy)
-{
-    float wf[PANEL_KC * 32] ALIGN32;
-    float pbuf[FG_MC * 32] ALIGN32, yb[FG_MC * 32] ALIGN32, s32[32] ALIGN32;
-    const int64_t G = w->ng, tend = (n1 + PEQA_NR - 1) / PEQA_NR;
-    for (int64_t ms = m0; ms < m1; ms += FG_MC) {
-        const int64_t me = min64(ms + FG_MC, m1);
-        for (int64_t t = n0 / PEQA_NR; t < tend; t += 2) {
-            const int pair = t + 1 < tend;
-            const int64_t nt = t * PEQA_NR;
-            memset(yb, 0, (size_t)(me - ms) * 32 * sizeof(float));
-            for (int64_t j = 0; j < G; j++) {
-                const float *st = w->s + (size_t)(t * G + j) * PEQA_NR;
-                memcpy(s32, st, 16 * sizeof(float));
-                if (pair)
-                    memcpy(s32 + 16, st + G * PEQA_NR, 16 * sizeof(float));
-                else
-                    memset(s32 + 16, 0, 16 * sizeof(float));
-                pair_group(FMA_SCALE, bits, w, t, pair, j, ms, me, x, ldx, wf, pbuf, s32, yb);
-            }
-            for (int64_t i = 0; i < me - ms; i++) {
-                float *yr = y + (ms + i) * ldy + nt;
-                store_rows16(yr, n1 - nt, _mm256_load_ps(yb + 32 * i), _mm256_load_ps(yb + 32 * i + 8));
-                if (pair)
-                    store_rows16(yr + 16, n1 - nt - 16, _mm256_load_ps(yb + 32 * i + 16), _mm256_load_ps(yb + 32 * i + 24));
-            }
-        }
-    }
-}
+ * panel_gemm (panel_impl.h): the scale gradient's loop nest over tile pairs with the forward's
+ * epilogue y = fma(s, P, y), on this file's decode and 3 x 32 FMA engine (avx2_panel.h). The
+ * 3 x 32 block needs one broadcast of x per 4 FMAs where the former 6 x 16 block of one tile
+ * needed one per 2 (measured on Zen 5: 97 -> 104 GFLOP/s at 4096 x 4096 x 512, 4-bit,
+ * g = 128). */
 
 /* ---- the slots ------------------------------------------------------------------------- */
 
@@ -457,7 +416,7 @@ INLINE void gemm_tmpl(const int bits, const peqa_qw *w, int64_t m0, int64_t m1, 
                                                 int64_t n0, int64_t n1, const float *x,           \
                                                 int64_t ldx, float *y, int64_t ldy)               \
     {                                                                                             \
-        gemm_tmpl(B, w, m0, m1, n0, n1, x, ldx, y, ldy);                                          \
+        panel_gemm(B, w, m0, m1, n0, n1, x, ldx, y, ldy);                                         \
     }
 
 PEQA_QGEMM_AVX2_BITS(2)

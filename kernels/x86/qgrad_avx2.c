@@ -29,21 +29,16 @@
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-/* Blocking (values measured on Zen 3; they change no bit, only speed). Stack per call: gscale
- * 2 x 18 + 16 KB, ginput 18 + 16 KB.
- * gscale: panels of GS_MC rows of X (dY of the panel's tile pair, dyt, GS_MC x 32 floats); one
- *   decoded column chunk of (q - z) of a tile pair is PANEL_KC x 32 floats (16 KB, L1); P of a
- *   panel is parked in pbuf (GS_MC x 32 floats) between the chunks of a group longer than that.
+/* Blocking (values measured on Zen 3; they change no bit, only speed); gscale's is panel_impl.h's.
  * ginput: panels of GI_MC rows of dY; one decoded chunk of Ŵ is GI_NC x 32 floats (16 KB, L1;
- *   GI_NC is a multiple of 16, so chunks are whole tiles). */
-#define GS_MC 144
+ *   GI_NC is a multiple of 16, so chunks are whole tiles). Stack per call 18 + 16 KB. */
 #define GI_MC 144
 #define GI_NC 128
 /* gzero: XS table of GZ_MZ rows x GZ_JZ groups (16 KB). */
 #define GZ_MZ 128
 #define GZ_JZ 32
 
-_Static_assert(GI_NC % PEQA_NR == 0 && GS_MC % PANEL_MR == 0 && GI_MC % PANEL_MR == 0, "chunk sizes");
+_Static_assert(GI_NC % PEQA_NR == 0 && GI_MC % PANEL_MR == 0, "chunk sizes");
 
 /* Lanes l < n (n clamped to 0..8) all-ones: the mask for maskload/maskstore of a row tail. */
 static inline __m256i lane_mask(int64_t n)
@@ -121,51 +116,9 @@ ALWAYS_INLINE void decode_row(const int bits, const uint32_t *cell, int r, float
 }
 
 /* ---- scale gradient --------------------------------------------------------------------------
- * Loop nest for rows [n0, n1) (whole tiles, the last one possibly short), two tiles (32 rows n,
- * 4 ymm of lanes) at a time:
- *   panel of GS_MC rows m (ascending), tile pair t, t + 1:
- *     copy dY[panel, 32 rows of the pair] to dyt[m][32] (zeros past N)
- *     group j:  ds (32 lanes) = 0 for the first panel, else the partial ds of the previous panel
- *               (carried in ds[n * G + j] itself)
- *       column chunk of <= PANEL_KC columns of the group (pair_group, avx2_panel.h):
- *         decode (q - z) of both tiles into wf[kk][32] (lanes 16..31 = 0 if t + 1 >= ntiles)
- *         block of 3 rows m:  P[m, 32 rows] = fma chain over the chunk's k (the forward's exact
- *           sequence: p = fma(x[m, k], (float)q - z, p), k ascending); after the group's last
- *           chunk ds = fma(dY[m, 32 rows], P[m], ds) for m ascending, otherwise P is parked in
- *           pbuf (a store and reload keep its bits)
- *       store ds to ds[n * G + j] (valid rows only)
- * This is the forward's loop nest (a panel of X read in place, once per tile pair; one decode
- * of a chunk shared by GS_MC / 3 register blocks of 12 FMAs per column) with the group epilogue
- * replaced by the fold. dyt exists because dY[m, tile] would otherwise be read once per group
- * from rows that are often a multiple of 4 KB apart (all in one cache set). */
-ALWAYS_INLINE void gscale_tmpl(const int bits, const peqa_qw *w, int64_t m, int64_t n0, int64_t n1,
-                               const float *x, int64_t ldx, const float *dy, int64_t lddy, float *ds)
-{
-    _Alignas(32) float dyt[GS_MC * 32];
-    _Alignas(32) float wf[PANEL_KC * 32];
-    _Alignas(32) float pbuf[GS_MC * 32];
-    _Alignas(32) float dsl[32];
-    const int64_t G = w->ng, tend = (n1 + PEQA_NR - 1) / PEQA_NR;
-    for (int64_t ms = 0; ms < m; ms += GS_MC) {
-        const int64_t me = min64(ms + GS_MC, m);
-        for (int64_t t = n0 / PEQA_NR; t < tend; t += 2) {
-            const int pair = t + 1 < tend;
-            const int64_t nt = t * PEQA_NR, rows = min64(n1 - nt, 2 * PEQA_NR);
-            for (int64_t i = 0; i < me - ms; i++) {
-                __m256 d0, d1, d2, d3;
-                load16(dy + (ms + i) * lddy + nt, rows, &d0, &d1);
-                load16(dy + (ms + i) * lddy + nt + 16, rows - 16, &d2, &d3);
-                _mm256_store_ps(dyt + i * 32, d0), _mm256_store_ps(dyt + i * 32 + 8, d1);
-                _mm256_store_ps(dyt + i * 32 + 16, d2), _mm256_store_ps(dyt + i * 32 + 24, d3);
-            }
-            for (int64_t j = 0; j < G; j++) {
-                for (int64_t r = 0; r < 32; r++) dsl[r] = ms > 0 && r < rows ? ds[(nt + r) * G + j] : 0.0f;
-                pair_group(FMA_DOT, bits, w, t, pair, j, ms, me, x, ldx, wf, pbuf, dyt, dsl);
-                for (int64_t r = 0; r < rows; r++) ds[(nt + r) * G + j] = dsl[r];
-            }
-        }
-    }
-}
+ * panel_gscale (panel_impl.h): panels of PANEL_MC rows m, tile pairs (32 rows n), groups; per
+ * group P chunk by chunk (the forward's exact chains) and ds = fma(dY[m], P[m], ds) for m
+ * ascending, carried across panels in ds itself. */
 
 /* ---- zero-point gradient (format-independent: reads s, never q) ----------------------------
  *     xs(m, j) = 0; xs = xs + x[m, k] for k in group j ascending       (plain additions)
@@ -331,7 +284,7 @@ ALWAYS_INLINE void ginput_tmpl(const int bits, const peqa_qw *w, int64_t m0, int
                                             const float *x, int64_t ldx, const float *dy, int64_t lddy,   \
                                             float *ds)                                                    \
     {                                                                                                     \
-        gscale_tmpl(B, w, m, n0, n1, x, ldx, dy, lddy, ds);                                               \
+        panel_gscale(B, w, m, n0, n1, x, ldx, dy, lddy, ds);                                               \
     }                                                                                                     \
     static void peqa_ginput_q##B##_3x32__avx2(const peqa_qw *w, int64_t m0, int64_t m1, int64_t k0,       \
                                               int64_t k1, const float *dy, int64_t lddy, float *dx,       \

@@ -32,10 +32,8 @@
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 /* Blocking (cache sizes only; they change no bit). As in qgrad_avx2.c, with panel heights that
- * are multiples of the 6-row block; gscale's chunk is PANEL_KC. Stack per call: gscale
- * 2 x 18 + 16 KB, ginput 18 + 16 KB. */
+ * are multiples of the 6-row block; gscale's is panel_impl.h's. Stack of ginput 18 + 16 KB. */
 #define MR PANEL_MR
-#define GS_MC 144
 #define GI_MC 144
 #define GI_NC 128
 /* gzero: XS table of GZ_MZ rows x GZ_JZ groups (16 KB); GZ_NJ groups side by side. */
@@ -43,7 +41,7 @@
 #define GZ_JZ 32
 #define GZ_NJ 8
 
-_Static_assert(GI_NC % PEQA_NR == 0 && GS_MC % MR == 0 && GI_MC % MR == 0 &&
+_Static_assert(GI_NC % PEQA_NR == 0 && GI_MC % MR == 0 &&
                    GZ_JZ % GZ_NJ == 0,
                "chunk sizes");
 
@@ -58,40 +56,9 @@ ALWAYS_INLINE void decode_row(const int bits, const uint32_t *cell, int r, float
 }
 
 /* ---- scale gradient --------------------------------------------------------------------------
- * Loop nest (qgrad_avx2.c's): panel of GS_MC rows m, tile pair t, t + 1 (32 rows n):
- *   copy dY[panel, 32 rows] to dyt[m][32] (zeros past N)
- *   group j:  ds (2 zmm) = 0 for the first panel, else carried in ds[n * G + j] itself
- *     chunk of <= PANEL_KC columns: decode (q - z) of both tiles into wf[kk][32];
- *       block of 6 rows m: P = the forward's exact chain over the chunk (parked in pbuf between
- *       the chunks of a long group); after the group's last chunk ds = fma(dY[m], P[m], ds)
- *       for m ascending
- *   store ds (valid rows only) */
-ALWAYS_INLINE void gscale_tmpl(const int bits, const peqa_qw *w, int64_t m, int64_t n0, int64_t n1, const float *x,
-                               int64_t ldx, const float *dy, int64_t lddy, float *ds)
-{
-    _Alignas(64) float dyt[GS_MC * 32];
-    _Alignas(64) float wf[PANEL_KC * 32];
-    _Alignas(64) float pbuf[GS_MC * 32];
-    _Alignas(64) float dsl[32];
-    const int64_t G = w->ng, tend = (n1 + PEQA_NR - 1) / PEQA_NR;
-    for (int64_t ms = 0; ms < m; ms += GS_MC) {
-        const int64_t me = min64(ms + GS_MC, m);
-        for (int64_t t = n0 / PEQA_NR; t < tend; t += 2) {
-            const int pair = t + 1 < tend;
-            const int64_t nt = t * PEQA_NR, rows = min64(n1 - nt, 2 * PEQA_NR);
-            for (int64_t i = 0; i < me - ms; i++) {
-                const float *d = dy + (ms + i) * lddy + nt;
-                _mm512_store_ps(dyt + i * 32, _mm512_maskz_loadu_ps(lanes(rows), d));
-                _mm512_store_ps(dyt + i * 32 + 16, _mm512_maskz_loadu_ps(lanes(rows - 16), d + 16));
-            }
-            for (int64_t j = 0; j < G; j++) {
-                for (int64_t r = 0; r < 32; r++) dsl[r] = ms > 0 && r < rows ? ds[(nt + r) * G + j] : 0.0f;
-                pair_group(FMA_DOT, bits, w, t, pair, j, ms, me, x, ldx, wf, pbuf, dyt, dsl);
-                for (int64_t r = 0; r < rows; r++) ds[(nt + r) * G + j] = dsl[r];
-            }
-        }
-    }
-}
+ * panel_gscale (panel_impl.h): panels of PANEL_MC rows m, tile pairs (32 rows n), groups; per
+ * group P chunk by chunk (the forward's exact chains) and ds = fma(dY[m], P[m], ds) for m
+ * ascending, carried across panels in ds itself. */
 
 /* ---- zero-point gradient (format-independent: reads s, never q) ----------------------------
  *     xs(m, j) = 0; xs = xs + x[m, k] for k in group j ascending       (plain additions)
@@ -239,7 +206,7 @@ ALWAYS_INLINE void ginput_tmpl(const int bits, const peqa_qw *w, int64_t m0, int
                                               const float *x, int64_t ldx, const float *dy, int64_t lddy,     \
                                               float *ds)                                                      \
     {                                                                                                        \
-        gscale_tmpl(B, w, m, n0, n1, x, ldx, dy, lddy, ds);                                                  \
+        panel_gscale(B, w, m, n0, n1, x, ldx, dy, lddy, ds);                                                  \
     }                                                                                                        \
     static void peqa_ginput_q##B##_6x32__avx512(const peqa_qw *w, int64_t m0, int64_t m1, int64_t k0,        \
                                                 int64_t k1, const float *dy, int64_t lddy, float *dx,         \
