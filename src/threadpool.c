@@ -25,12 +25,19 @@
  *   own disjoint outputs). When the pool has more threads than the process has CPUs, spinning
  *   would only steal time from the threads doing the work, so the spin budget is zero, and
  *   spinning threads yield their CPU every few microseconds in any case.
- * - Lost wake-ups are excluded by a store/load pairing on seq_cst atomics (Dekker style): a
- *   sleeper publishes `sleeping = 1` and then re-reads `state` under the mutex; the caller
- *   stores `state` and later reads `sleeping`. In the single total order of seq_cst operations
- *   one of the two sees the other's store, so either the worker sees the open job or the
- *   caller signals it (after taking the mutex, hence once the worker is really waiting). The
- *   caller's own wait for the check-outs uses the same pairing with `caller_waiting`.
+ * - Lost wake-ups are excluded by the mutex, never by a store/load pairing of atomics alone:
+ *   each side's "publish my flag, then read the other side's" happens under `mu`, so the two
+ *   critical sections are ordered and the later one sees the earlier one's writes. A sleeper
+ *   sets `sleeping = 1` and re-reads `state` under the mutex before it waits; the caller stores
+ *   `state` when it opens the job and reads `sleeping` after taking the mutex (maybe_wake), so
+ *   either the worker sees the open job or the caller sees it asleep and signals it. The
+ *   caller's wait for the check-outs is the mirror image: it sets `caller_waiting` and reads
+ *   `finished` under the mutex, and a worker, after incrementing `finished`, reads
+ *   `caller_waiting` under the mutex. (An earlier version let the worker read `caller_waiting`
+ *   without the mutex, a Dekker pairing that is correct on seq_cst atomics but lost wake-ups
+ *   under qemu-user on x86 hosts, which emulates STLR followed by LDAR without the store-load
+ *   barrier: the caller slept with finished == joined. The mutex costs one uncontended lock per
+ *   worker and job.)
  * - A call from inside a task (of any pool) runs inline on the calling thread: a thread-local
  *   depth counter says "this thread is executing a task". Nested parallelism is thus safe (no
  *   waiting for workers that are busy with the outer job) and cheap. A call from a second
@@ -192,12 +199,12 @@ static void *worker_main(void *varg)
         if (!joined) continue; /* closed before we got there: the caller did not wait for us */
         /* The caller waits for our check-out before it writes the job fields again. */
         drain(p, p->fn, p->arg, p->ntasks);
+        /* Check out. caller_waiting is read under the mutex, never beside it: see the file
+         * comment for why this hand-over does not rely on a store/load pairing. */
         atomic_fetch_add(&p->finished, 1);
-        if (atomic_load(&p->caller_waiting)) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->done_cv);
-            pthread_mutex_unlock(&p->mu);
-        }
+        pthread_mutex_lock(&p->mu);
+        if (atomic_load_explicit(&p->caller_waiting, memory_order_relaxed)) pthread_cond_signal(&p->done_cv);
+        pthread_mutex_unlock(&p->mu);
     }
     return NULL;
 }
@@ -326,8 +333,8 @@ static int maybe_wake(peqa_pool *p, int64_t ntasks, int64_t elapsed_ns, int64_t 
     /* Taking and releasing the mutex first makes sure that a worker which saw the job closed or
      * absent and set `sleeping` is now inside pthread_cond_wait (it holds the mutex from that
      * check until it waits), so the signal below cannot be lost; signalling after the unlock
-     * keeps the woken thread from blocking on the mutex we hold. A worker that sets `sleeping`
-     * after our load of it sees the open job (seq_cst pairing with the state store). */
+     * keeps the woken thread from blocking on the mutex we hold. A worker that takes the mutex
+     * after us sees the open job: our store of `state` precedes our unlock. */
     pthread_mutex_lock(&p->mu);
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->workers && k > 0; i++)
