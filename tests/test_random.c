@@ -12,11 +12,15 @@ void test_random(trun *r)
 {
     static const int bits_list[] = {2, 3, 4, 8};
     /* Fixed shapes that hit tile edges of any plausible kernel (M tails for MR in 1..16, N tails
-     * for 16-row tiles, K tails for 32-column blocks), then random ones. */
+     * for 16-row tiles, K tails for 32-column blocks), then random ones. The last two have K so
+     * long that the int8 kernels' per-panel table of block sums (8192 entries) no longer holds a
+     * row block's K / 32 blocks and is prepared chunk by chunk: GEMM rows (K = 66,000 > 8192 x 32
+     * / 4) and a GEMV row (K = 263,000 > 8192 x 32). */
     static const int64_t fixed[][4] = {
         {1, 1, 1, 0},      {1, 16, 32, 32},  {2, 17, 33, 0},   {6, 48, 256, 64},
         {9, 31, 160, 32},  {16, 64, 128, 128}, {17, 15, 96, 32}, {33, 70, 300, 0},
-        {1, 257, 512, 128}, {64, 40, 256, 256}, {3, 5, 4100, 128},
+        {1, 257, 512, 128}, {64, 40, 256, 256}, {3, 5, 4100, 128}, {5, 18, 66000, 128},
+        {1, 3, 263000, 0},
     };
     int nfixed = (int)(sizeof fixed / sizeof fixed[0]), nrand = r->quick ? 4 : 12;
     prng pr;
