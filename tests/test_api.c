@@ -203,8 +203,8 @@ static void rtn_rules(trun *r)
     /* one 4-bit per-channel row: range [0, 15] -> s = 1, z = 0; 2.5 -> 2 and 3.5 -> 4 (ties to
      * even; roundf would give 3 and 4), 0.5 -> 0, 1.5 -> 2 */
     float w[8] = {0.0f, 15.0f, 2.5f, 3.5f, 0.5f, 1.5f, 14.5f, 7.0f};
-    uint8_t want[8] = {0, 15, 2, 4, 0, 2, 14, 7}, got[8];
-    float s, z;
+    uint8_t want[8] = {0, 15, 2, 4, 0, 2, 14, 7}, got[8] = {0};
+    float s = -1.0f, z = -1.0f;
     int ok = ctx && !peqa_qtensor_create(1, 8, 4, 0, &t) && !peqa_qtensor_quantize_rtn(t, w, 8) &&
              !peqa_qtensor_export(ctx, t, got, 8, &s, &z) && !memcmp(got, want, 8) && s == 1.0f && z == 0.0f;
     t_result(r, ok, "api/rtn/half_to_even", "scalar", "codes %u %u %u %u, s %g z %g", got[2], got[3], got[4], got[5],
