@@ -102,11 +102,20 @@ static inline float peqa_z_at(const peqa_qw *w, int64_t n, int64_t j)
     return w->z[((size_t)(n / PEQA_NR) * (size_t)w->ng + (size_t)j) * PEQA_NR + (size_t)(n % PEQA_NR)];
 }
 
-/* GEMV kernels stream three arrays per tile from DRAM (codes, s, z); the hardware prefetchers
- * follow the codes but not all the side streams of several tiles, and a late z stalls the start
- * of a group's chains. So at the start of group j they request z and s of group
- * j + PEQA_SZ_AHEAD (the next tile's once past G: the tiled arrays are contiguous). Addresses
- * are formed as integers because they may lie past the arrays; prefetches never fault. */
+/* GEMV kernels stream three arrays per tile from DRAM (codes, s, z) and read each weight once, so
+ * they ask for the data ahead of the hardware prefetchers. Addresses are formed as integers
+ * because they may lie past the arrays; prefetches never fault.
+ * peqa_prefetch_cell: the bits 64-byte lines of the cell `ahead` bytes after `cell` (the same
+ * tile's stream, or the next tile's past its end). */
+static inline void peqa_prefetch_cell(const uint32_t *cell, int bits, size_t ahead)
+{
+    const uintptr_t a = (uintptr_t)cell + ahead;
+    for (int l = 0; l < bits; l++) __builtin_prefetch((const void *)(a + 64 * (uintptr_t)l), 0, 3);
+}
+/* peqa_prefetch_sz: the hardware prefetchers follow the codes but not all the side streams of
+ * several tiles, and a late z stalls the start of a group's chains. So at the start of group j
+ * the kernels request z and s of group j + PEQA_SZ_AHEAD (the next tile's once past G: the
+ * tiled arrays are contiguous). */
 #define PEQA_SZ_AHEAD 2
 static inline void peqa_prefetch_sz(const peqa_qw *w, int64_t t, int64_t j)
 {

@@ -48,7 +48,6 @@
 #define INLINE static inline __attribute__((always_inline))
 #define ALIGN32 __attribute__((aligned(32)))
 
-static inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* ---- code extraction ------------------------------------------------------------------- */
 
@@ -209,9 +208,9 @@ static void unpack_impl(const peqa_qw *w, int64_t n0, int64_t n1, uint8_t *codes
     cell_rows_fn rows_of = cell_rows_for(w->bits);
     uint8_t rows[PEQA_NR * PEQA_KB] ALIGN32;
     for (int64_t t = n0 / PEQA_NR; t * PEQA_NR < n1; t++) {
-        int64_t nr = imin(PEQA_NR, n1 - t * PEQA_NR);
+        int64_t nr = min64(PEQA_NR, n1 - t * PEQA_NR);
         for (int64_t c = 0; c < w->kblk; c++) {
-            int64_t kn = imin(PEQA_KB, w->k - c * PEQA_KB);
+            int64_t kn = min64(PEQA_KB, w->k - c * PEQA_KB);
             rows_of(peqa_cell(w, t, c), rows);
             uint8_t *dst = codes + (t * PEQA_NR - n0) * ldc + c * PEQA_KB;
             if (kn == PEQA_KB)
@@ -232,9 +231,9 @@ static void dequant_impl(const peqa_qw *w, int64_t n0, int64_t n1, float *out, i
     uint8_t rows[PEQA_NR * PEQA_KB] ALIGN32;
     float buf[PEQA_KB] ALIGN32;
     for (int64_t t = n0 / PEQA_NR; t * PEQA_NR < n1; t++) {
-        int64_t nr = imin(PEQA_NR, n1 - t * PEQA_NR);
+        int64_t nr = min64(PEQA_NR, n1 - t * PEQA_NR);
         for (int64_t c = 0; c < w->kblk; c++) {
-            int64_t kn = imin(PEQA_KB, w->k - c * PEQA_KB), j = c * PEQA_KB / w->g;
+            int64_t kn = min64(PEQA_KB, w->k - c * PEQA_KB), j = c * PEQA_KB / w->g;
             const float *st = w->s + (t * w->ng + j) * PEQA_NR, *zt = w->z + (t * w->ng + j) * PEQA_NR;
             rows_of(peqa_cell(w, t, c), rows);
             for (int64_t r = 0; r < nr; r++) {
@@ -333,7 +332,7 @@ INLINE void gemv_tiles(const peqa_qw *w, int bits, int nt, int64_t t, int64_t n1
         y[2 * v] = y[2 * v + 1] = _mm256_setzero_ps();
     }
     for (int64_t j = 0; j < G; j++) {
-        const int64_t ka = j * g, kb = imin(ka + g, K);
+        const int64_t ka = j * g, kb = min64(ka + g, K);
         __m256 z[2 * GT], p[2 * GT];
 #pragma GCC unroll 8
         for (int u = 0; u < 2 * nt; u++) {
@@ -350,8 +349,7 @@ INLINE void gemv_tiles(const peqa_qw *w, int bits, int nt, int64_t t, int64_t n1
                 cell[v] = tile[v] + k / PEQA_KB * cstride;
                 /* each tile's cells are one sequential stream read once: ask for it ahead of
                  * the hardware prefetcher (the 64 b bytes of the cell GEMV_PF_BYTES on) */
-#pragma GCC unroll 8
-                for (int l = 0; l < bits; l++) _mm_prefetch((const char *)cell[v] + GEMV_PF_BYTES + 64 * l, _MM_HINT_T0);
+                peqa_prefetch_cell(cell[v], bits, GEMV_PF_BYTES);
             }
             gemv_cells(nt, cell, bits, xr + k, z, p);
         }

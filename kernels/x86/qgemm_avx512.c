@@ -225,8 +225,7 @@ INLINE void gemv_tiles(const peqa_qw *w, int bits, int nt, int64_t t, int64_t n1
 #pragma GCC unroll 4
             for (int v = 0; v < nt; v++) {
                 cell[v] = tile[v] + k / PEQA_KB * cstride;
-#pragma GCC unroll 8
-                for (int l = 0; l < bits; l++) _mm_prefetch((const char *)cell[v] + PF_DIST + 64 * l, _MM_HINT_T0);
+                peqa_prefetch_cell(cell[v], bits, PF_DIST);
             }
             gemv_cells(nt, cell, bits, xr + k, z, p);
         }

@@ -225,8 +225,7 @@ ALWAYS_INLINE void i8_blocks(const int bits, const int mr, const peqa_qw *w, int
             if (mr == 1) peqa_prefetch_sz(w, t, j);
         }
         if (mr == 1) /* GEMV: weights stream once from DRAM; see I8_PF_BYTES */
-#pragma GCC unroll 8
-            for (int l = 0; l < bits; l++) _mm_prefetch((const char *)cell + I8_PF_BYTES + 64 * l, _MM_HINT_T0);
+            peqa_prefetch_cell(cell, bits, I8_PF_BYTES);
         const int8_t *xp[4];
 #pragma GCC unroll 4
         for (int i = 0; i < mr; i++) xp[i] = kb + PEQA_KB <= K ? xrow[i] + kb : xtail[i];

@@ -130,9 +130,7 @@ ALWAYS_INLINE void i8_blocks(const int bits, const int mr, const int nt, const p
                       * 4-bit, A/B in one process): codes 2 KB ahead 0.49 ms, 8 KB 0.40-0.50 ms
                       * (16 and 32 KB alike), plus s and z 6-10 % less again */
 #pragma GCC unroll 4
-            for (int v = 0; v < nt; v++)
-#pragma GCC unroll 8
-                for (int l = 0; l < bits; l++) _mm_prefetch((const char *)cell[v] + 8192 + 64 * l, _MM_HINT_T0);
+            for (int v = 0; v < nt; v++) peqa_prefetch_cell(cell[v], bits, 8192);
         const int64_t kb = b * PEQA_KB;
         if (kb >= ge) j++, gs = ge, ge = min64(gs + g, K);
         if (kb == gs) {

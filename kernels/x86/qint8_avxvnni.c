@@ -111,8 +111,7 @@ ALWAYS_INLINE void i8_blocks(const int bits, const int mr, const peqa_qw *w, int
     for (int64_t b = b0; b < b1; b++, cell += (size_t)bits * PEQA_NR) {
         if (mr == 1) /* GEMV: the weights stream once from DRAM; fetch them 8 KB ahead (on Zen 5
                       * 5-8 % faster than 2 KB; qint8_avx512vnni.c measured the same) */
-#pragma GCC unroll 8
-            for (int l = 0; l < bits; l++) _mm_prefetch((const char *)cell + 8192 + 64 * l, _MM_HINT_T0);
+            peqa_prefetch_cell(cell, bits, 8192);
         const int64_t kb = b * PEQA_KB;
         if (kb >= ge) j++, gs = ge, ge = min64(gs + g, K);
         if (kb == gs) {
