@@ -56,7 +56,7 @@ float bench_fma_loop__avx2(uint64_t iters);
 int32_t bench_i8_loop__avx2(uint64_t iters);
 #define BENCH_I8_OPS_PER_ITER__AVX2 (8.0 * 32.0 * 2.0)
 /* The read loops prefetch each line this many bytes ahead: on Zen 5 a plain sequential read
- * reached 15-20 % less than one with an 8 KB software prefetch, measured alternately in one
+ * reached 12-18 % less than one with an 8 KB software prefetch, measured alternately in one
  * process; the limit is the faster loop, the one the GEMV kernels are held to. (A prefetch past
  * the buffer's end is harmless: prefetches never fault.) */
 #define BENCH_READ_PF 8192
